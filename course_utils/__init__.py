@@ -1,0 +1,17 @@
+"""course_utils: the helper package of the Dark Knowledge course.
+
+Notebooks import what they need from the submodules:
+
+* ``config``   -- ``PROFILE``, ``size()``, ``get_device()``, ``seed_everything()``, ``doctor()``
+* ``data``     -- MNIST-1D, digits, MNIST (online)
+* ``models``   -- the 1D-CNN teacher, MLP students, ``count_params``
+* ``losses``   -- ``softmax_with_temperature``, ``kd_loss``
+* ``train``    -- ``fit``, ``distill``, ``evaluate``, ``predict_logits``
+* ``stats``    -- multi-seed summaries and significance tests
+* ``plotting`` -- learning curves, soft targets, confusion matrices, seed spreads
+* ``exercises``-- the check API and each lesson's questions
+"""
+from .config import PROFILE, doctor, get_device, seed_everything, size
+
+__version__ = "0.1.0"
+__all__ = ["PROFILE", "doctor", "get_device", "seed_everything", "size", "__version__"]

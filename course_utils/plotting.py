@@ -1,0 +1,121 @@
+"""Plots the lessons use: learning curves, soft targets, confusion matrices, seed spreads."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def plot_history(histories, ax=None, metric: str = "test_accuracy"):
+    """Test accuracy (or ``metric``) per epoch for one History or a list of them."""
+    histories = histories if isinstance(histories, (list, tuple)) else [histories]
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    for h in histories:
+        values = np.asarray(getattr(h, metric)) * (100 if metric == "test_accuracy" else 1)
+        ax.plot(h.epoch, values, label=h.label or None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)" if metric == "test_accuracy" else metric.replace("_", " "))
+    if any(h.label for h in histories):
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = ""):
+    """Bar chart of one or several probability vectors side by side (e.g. several T)."""
+    probs = torch.as_tensor(probs, dtype=torch.float32)
+    probs = probs[None] if probs.dim() == 1 else probs
+    k, n = probs.shape
+    classes = classes or [str(i) for i in range(n)]
+    ax = ax or plt.subplots(figsize=(7, 3))[1]
+    width = 0.8 / k
+    for i, p in enumerate(probs):
+        ax.bar(np.arange(n) + (i - (k - 1) / 2) * width, p.numpy(), width,
+               label=labels[i] if labels else None)
+    ax.set_xticks(np.arange(n), classes)
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1)
+    if title:
+        ax.set_title(title)
+    if labels:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def plot_confusion(y_true, y_pred, classes=None, ax=None, title: str = "", normalize: bool = True):
+    """Confusion matrix (rows: true class, columns: predicted), row-normalised by default."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = int(max(y_true.max(), y_pred.max())) + 1
+    matrix = np.zeros((n, n))
+    np.add.at(matrix, (y_true, y_pred), 1)
+    if normalize:
+        matrix = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
+    im = ax.imshow(matrix, cmap="Blues", vmin=0)
+    classes = classes or [str(i) for i in range(n)]
+    ax.set_xticks(range(n), classes)
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+    return ax
+
+
+def plot_seed_spread(results: dict, ax=None, ylabel: str = "test accuracy (%)", scale: float = 100.0):
+    """One dot per seed and a bar for the mean +/- std, for each method."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    for i, (method, values) in enumerate(results.items()):
+        v = np.asarray(values, dtype=float) * scale
+        jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
+        ax.scatter(i + jitter, v, alpha=0.7, zorder=3)
+        ax.errorbar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="_", color="black",
+                    markersize=30, capsize=6, zorder=4)
+    ax.set_xticks(range(len(results)), list(results))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def plot_heatmap(values, row_labels, col_labels, ax=None, title: str = "", fmt: str = "{:.1f}",
+                 xlabel: str = "", ylabel: str = ""):
+    """A small annotated heat map (e.g. accuracy over a T x alpha sweep)."""
+    values = np.asarray(values, dtype=float)
+    ax = ax or plt.subplots(figsize=(1.2 * len(col_labels) + 2, 0.6 * len(row_labels) + 1.5))[1]
+    im = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(col_labels)), col_labels)
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", color="white", fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+    return ax
+
+
+def temperature_slider(logits, classes=None, T_max: float = 20.0):
+    """An ipywidgets slider over T that redraws ``softmax(logits / T)`` as bars."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    out = widgets.Output()
+
+    def draw(T):
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 3))
+            plot_soft_targets(torch.softmax(logits / T, -1), classes, ax=ax,
+                              title=f"softmax(logits / T) at T = {T:.1f}")
+            plt.show()
+
+    slider = widgets.FloatSlider(value=1.0, min=0.5, max=T_max, step=0.5, description="T",
+                                 continuous_update=False)
+    slider.observe(lambda change: draw(change["new"]), names="value")
+    draw(slider.value)
+    display(widgets.VBox([slider, out]))
+    return slider
