@@ -434,15 +434,19 @@ class EqualityProblem(Problem):
                 raise NotAttempted(f"`{var}` is still the blank ____.")
         expected = self.expected()
         for bad, message in self.mistakes:
-            bad = bad() if callable(bad) else bad
-            try:
-                for var in self.vars:
-                    assert_close(bad[var], values[var], var, self.rtol, self.atol)
-            except (Incorrect, NotAttempted):
-                continue
-            raise Incorrect(message)
+            if self._matches(bad() if callable(bad) else bad, values):
+                raise Incorrect(message)
         for var in self.vars:
             assert_close(expected[var], values[var], var, self.rtol, self.atol)
+
+
+    def _matches(self, bad: dict, values: dict) -> bool:
+        try:
+            for var in self.vars:
+                assert_close(bad[var], values[var], var, self.rtol, self.atol)
+        except (Incorrect, NotAttempted):
+            return False
+        return True
 
 
 class FunctionProblem(Problem):
