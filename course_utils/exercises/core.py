@@ -422,6 +422,8 @@ class EqualityProblem(Problem):
 
     def __init__(self, expected, rtol=1e-4, atol=1e-6, mistakes=(), **kwargs):
         names = kwargs.pop("vars", None) or (list(expected) if isinstance(expected, dict) else None)
+        if not names:
+            raise ValueError("EqualityProblem needs `vars` when `expected` is a callable.")
         super().__init__(vars=names, **kwargs)
         self._expected, self.rtol, self.atol, self.mistakes = expected, rtol, atol, list(mistakes)
 

@@ -9,6 +9,7 @@ _LOGITS = torch.tensor([3.0, 1.0, 0.2])
 
 q1 = EqualityProblem(
     name="q1",
+    vars=["probs"],
     expected=lambda: {"probs": torch.softmax(_LOGITS, dim=0)},
     mistakes=[
         (lambda: {"probs": _LOGITS.exp()}, "`probs` holds exp(logits), but they do not sum to 1 yet: "
