@@ -167,3 +167,18 @@ def test_course_cli(capsys):
     assert main([]) == 0
     assert main(["nope"]) == 2
     assert main(["doctor"]) == 0
+
+
+def test_mnist1d_teacher_is_cached_and_survives_a_damaged_file(tmp_path, monkeypatch):
+    from course_utils.experiments import mnist1d_teacher, run_seeds
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    data = load_mnist1d(600)
+    teacher, info = mnist1d_teacher(data, epochs=2, channels=8, progress=False)
+    assert not info["from_cache"] and 0.0 <= info["accuracy"] <= 1.0
+    again, info2 = mnist1d_teacher(data, epochs=2, channels=8, progress=False)
+    assert info2["from_cache"] and info2["accuracy"] == info["accuracy"]
+    (tmp_path / "teachers" / info["path"].split("/")[-1]).write_bytes(b"broken")
+    _, info3 = mnist1d_teacher(data, epochs=2, channels=8, progress=False)
+    assert not info3["from_cache"]
+    results = run_seeds(lambda s: {"a": s, "b": 2 * s}, [0, 1, 2], progress=False)
+    assert results == {"a": [0, 1, 2], "b": [0, 2, 4]}
