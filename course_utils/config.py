@@ -79,6 +79,44 @@ SIZES: dict[str, dict[str, dict]] = {
         "cpu": dict(epochs=60, temperature=8.0),
         "gpu": dict(epochs=80, temperature=8.0),
     },
+    # --- lesson 03 ---
+    # Fidelity, calibration and failure modes: MLP students against cached teacher logits.
+    "lesson03_students": {
+        "ci":  dict(hidden=64, epochs=20, few_epochs=5, T=8.0, seeds=2, batch_size=128, lr=3e-3),
+        "cpu": dict(hidden=64, epochs=150, few_epochs=30, T=8.0, seeds=3, batch_size=128, lr=3e-3),
+        "gpu": dict(hidden=64, epochs=200, few_epochs=30, T=8.0, seeds=5, batch_size=128, lr=3e-3),
+    },
+    # Capacity gap: teachers of several widths, students of several widths, an assistant.
+    "lesson03_capacity": {
+        "ci":  dict(teacher_channels=[8, 32], student_hidden=[16, 64], assistant_hidden=256,
+                    epochs=10, seeds=1),
+        "cpu": dict(teacher_channels=[8, 64], student_hidden=[16, 64], assistant_hidden=512,
+                    epochs=100, seeds=2),
+        "gpu": dict(teacher_channels=[8, 16, 64], student_hidden=[16, 64, 256], assistant_hidden=512,
+                    epochs=150, seeds=3),
+    },
+    # The results test of lesson 03: too few epochs makes KD lose to scratch; more restore it.
+    "lesson03_results": {
+        "ci":  dict(num_samples=4000, teacher_channels=32, teacher_epochs=15, few_epochs=15,
+                    many_epochs=80, seeds=2, T=8.0),
+        "cpu": dict(num_samples=5000, teacher_channels=64, teacher_epochs=40, few_epochs=30,
+                    many_epochs=150, seeds=3, T=8.0),
+        "gpu": dict(num_samples=5000, teacher_channels=64, teacher_epochs=40, few_epochs=30,
+                    many_epochs=150, seeds=5, T=8.0),
+    },
+    # --- lesson 04 ---
+    # Logit KD vs hint vs attention vs relational vs all, on a small 1D-CNN student.
+    "lesson04_features": {
+        "ci":  dict(student_channels=8, epochs=3, seeds=1, batch_size=128, lr=3e-3),
+        "cpu": dict(student_channels=8, epochs=20, seeds=3, batch_size=128, lr=3e-3),
+        "gpu": dict(student_channels=8, epochs=60, seeds=5, batch_size=128, lr=3e-3),
+    },
+    # Function matching: the same augmented batch to teacher and student, longer schedules.
+    "lesson04_function_matching": {
+        "ci":  dict(student_channels=8, epochs=3, seeds=1, max_shift=3, noise=0.1),
+        "cpu": dict(student_channels=8, epochs=40, seeds=2, max_shift=3, noise=0.1),
+        "gpu": dict(student_channels=8, epochs=200, seeds=3, max_shift=3, noise=0.1),
+    },
 }
 
 

@@ -69,3 +69,34 @@ def run_seeds(run, seeds, desc: str = "seeds", progress: bool = True) -> dict[st
         for key, value in run(seed).items():
             results.setdefault(key, []).append(value)
     return results
+
+
+def run_table(methods: dict, seeds, desc: str = "runs", progress: bool = True):
+    """Run every method on every seed and return a *tidy* table (one row per measurement).
+
+    ``methods`` maps a method's name to ``run(seed)``, which returns ``{metric: value}`` (or a
+    single number, stored as metric ``"accuracy"``). The result is a pandas DataFrame with
+    columns ``method, seed, metric, value``; ``stats.summarize_table`` turns it into mean ± std.
+    Seeds are the outer loop, so every method sees seed 0 before any sees seed 1 (a run
+    stopped early still holds paired results).
+    """
+    import pandas as pd
+    if not isinstance(methods, dict) or not methods:
+        raise ValueError("`methods` should be a non-empty dict {name: run(seed) -> {metric: value}}.")
+    for name, run in methods.items():
+        if not callable(run):
+            raise TypeError(f"methods[{name!r}] should be a function run(seed), not {type(run).__name__}.")
+    seeds = list(seeds)
+    rows = []
+    bar = tqdm(total=len(seeds) * len(methods), desc=desc, disable=not progress, leave=False)
+    for seed in seeds:
+        for name, run in methods.items():
+            bar.set_postfix_str(f"{name}, seed {seed}")
+            out = run(seed)
+            if not isinstance(out, dict):
+                out = {"accuracy": out}
+            for metric, value in out.items():
+                rows.append({"method": name, "seed": seed, "metric": metric, "value": float(value)})
+            bar.update(1)
+    bar.close()
+    return pd.DataFrame(rows, columns=["method", "seed", "metric", "value"])

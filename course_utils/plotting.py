@@ -119,3 +119,50 @@ def temperature_slider(logits, classes=None, T_max: float = 20.0):
     draw(slider.value)
     display(widgets.VBox([slider, out]))
     return slider
+
+
+def plot_reliability(bins_by_model: dict, ax=None, title: str = "reliability diagram"):
+    """Reliability diagram: accuracy against confidence per bin, one line per model.
+
+    ``bins_by_model`` maps a label to the dict ``metrics.reliability_data`` returns. The
+    diagonal is perfect calibration; points below it are over-confident.
+    """
+    ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
+    ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="perfectly calibrated")
+    for label, bins in bins_by_model.items():
+        conf = np.asarray(bins["confidence"], dtype=float)
+        acc = np.asarray(bins["accuracy"], dtype=float)
+        count = np.asarray(bins["count"], dtype=float)
+        keep = count > 0
+        sizes = 15 + 150 * count[keep] / max(count.sum(), 1)
+        line, = ax.plot(conf[keep], acc[keep], marker="", label=label)
+        ax.scatter(conf[keep], acc[keep], s=sizes, color=line.get_color(), alpha=0.7, zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (mean max-probability in bin)")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_table_bars(table, metric: str = "accuracy", ax=None, scale: float = 100.0,
+                    ylabel: str | None = None, baseline: str | None = None):
+    """Mean ± std bars (and one dot per seed) of one metric of a tidy ``run_table`` table."""
+    from .stats import per_seed
+    values = per_seed(table, metric)
+    ax = ax or plt.subplots(figsize=(1.1 * len(values) + 2, 3.5))[1]
+    for i, (method, v) in enumerate(values.items()):
+        v = np.asarray(v, dtype=float) * scale
+        ax.bar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, capsize=5, alpha=0.6)
+        ax.scatter(np.full(len(v), i) + np.linspace(-0.15, 0.15, len(v)), v, color="black", s=12, zorder=3)
+    if baseline is not None and baseline in values:
+        ax.axhline(np.mean(values[baseline]) * scale, ls="--", color="gray", lw=1)
+    ax.set_xticks(range(len(values)), list(values), rotation=20, ha="right")
+    lo = min(min(v) for v in values.values()) * scale
+    hi = max(max(v) for v in values.values()) * scale
+    ax.set_ylim(max(0, lo - 0.15 * (hi - lo + 1) - 2), hi + 0.15 * (hi - lo + 1) + 1)
+    ax.set_ylabel(ylabel or (metric + (" (%)" if scale == 100.0 else "")))
+    ax.grid(alpha=0.3, axis="y")
+    return ax

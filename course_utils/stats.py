@@ -45,3 +45,61 @@ def summarize(results: dict[str, list[float]], scale: float = 100.0):
         rows.append({"method": method, "mean": mean * scale, "std": std * scale,
                      "runs": len(values), "values": [round(v * scale, 2) for v in values]})
     return pd.DataFrame(rows).set_index("method").round(2)
+
+
+def per_seed(table, metric: str) -> dict[str, list[float]]:
+    """``{method: [value per seed]}`` for one metric of a tidy table (from ``run_table``).
+
+    Methods keep the order they first appear in; values are sorted by seed, so two methods'
+    lists are paired.
+    """
+    part = table[table["metric"] == metric]
+    if part.empty:
+        known = sorted(table["metric"].unique())
+        raise KeyError(f"No metric {metric!r} in the table; it has {known}.")
+    out = {}
+    for method in dict.fromkeys(part["method"]):
+        rows = part[part["method"] == method].sort_values("seed")
+        out[method] = rows["value"].tolist()
+    return out
+
+
+def summarize_table(table, metrics=None, scale=None, digits: int = 1):
+    """A wide table of ``mean ± std`` strings: one row per method, one column per metric.
+
+    ``scale`` maps a metric to a factor (default: 100 for ``accuracy``, ``agreement`` and
+    ``ece``, shown as percent; 1 otherwise).
+    """
+    import pandas as pd
+    metrics = list(metrics) if metrics is not None else list(dict.fromkeys(table["metric"]))
+    pct = {"accuracy", "agreement", "ece", "test_accuracy"}
+    scale = scale or {}
+    cols = {}
+    for metric in metrics:
+        factor = scale.get(metric, 100.0 if metric in pct else 1.0)
+        d = 1 if factor == 100.0 else max(digits, 3)
+        cols[metric + (" (%)" if factor == 100.0 else "")] = {
+            m: fmt_mean_std(v, scale=factor, digits=d) for m, v in per_seed(table, metric).items()}
+    frame = pd.DataFrame(cols)
+    frame.index.name = "method"
+    seeds = table.groupby("method")["seed"].nunique()
+    frame["seeds"] = [int(seeds[m]) for m in frame.index]
+    return frame
+
+
+def compare_to(table, baseline: str, metric: str = "accuracy") -> "pd.DataFrame":
+    """Each method minus ``baseline`` on the same seeds: mean difference and paired-test p."""
+    import pandas as pd
+    values = per_seed(table, metric)
+    if baseline not in values:
+        raise KeyError(f"No method {baseline!r} in the table; it has {list(values)}.")
+    base = values[baseline]
+    rows = []
+    for method, v in values.items():
+        if method == baseline:
+            continue
+        n = min(len(v), len(base))
+        test = paired_test(v[:n], base[:n])
+        rows.append({"method": method, f"diff vs {baseline}": test["diff"] * (100 if metric in
+                     {"accuracy", "agreement", "ece"} else 1), "p": test["p"], "seeds": n})
+    return pd.DataFrame(rows).set_index("method").round(3)
