@@ -82,14 +82,17 @@ SIZES: dict[str, dict[str, dict]] = {
     # --- lesson 03 ---
     # Fidelity, calibration and failure modes: MLP students against cached teacher logits.
     "lesson03_students": {
-        "ci":  dict(hidden=64, epochs=20, few_epochs=5, T=8.0, seeds=2, batch_size=128, lr=3e-3),
-        "cpu": dict(hidden=64, epochs=150, few_epochs=30, T=8.0, seeds=3, batch_size=128, lr=3e-3),
-        "gpu": dict(hidden=64, epochs=200, few_epochs=30, T=8.0, seeds=5, batch_size=128, lr=3e-3),
+        "ci":  dict(hidden=64, epochs=10, few_epochs=3, T=8.0, seeds=2, batch_size=128, lr=3e-3,
+                    trainmode_epochs=1),
+        "cpu": dict(hidden=64, epochs=150, few_epochs=30, T=8.0, seeds=3, batch_size=128, lr=3e-3,
+                    trainmode_epochs=10),
+        "gpu": dict(hidden=64, epochs=200, few_epochs=30, T=8.0, seeds=5, batch_size=128, lr=3e-3,
+                    trainmode_epochs=30),
     },
     # Capacity gap: teachers of several widths, students of several widths, an assistant.
     "lesson03_capacity": {
         "ci":  dict(teacher_channels=[8, 32], student_hidden=[16, 64], assistant_hidden=256,
-                    epochs=10, seeds=1),
+                    epochs=4, seeds=1),
         "cpu": dict(teacher_channels=[8, 64], student_hidden=[16, 64], assistant_hidden=512,
                     epochs=100, seeds=2),
         "gpu": dict(teacher_channels=[8, 16, 64], student_hidden=[16, 64, 256], assistant_hidden=512,
