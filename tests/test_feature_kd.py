@@ -75,7 +75,6 @@ def test_augment_shifts_and_noise():
     g = torch.Generator().manual_seed(0)
     out = augment_mnist1d(x, max_shift=2, noise=0.0, generator=g)
     for row in out:   # each row is a circular shift of 0..9 by at most 2
-        shift = int((row[0] - 0) % 10)
         assert any(torch.equal(row, torch.roll(x[0], k)) for k in range(-2, 3))
         assert sorted(row.tolist()) == list(range(10))
     noisy = augment_mnist1d(x, max_shift=0, noise=0.1)

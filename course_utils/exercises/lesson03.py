@@ -268,9 +268,9 @@ q4 = CustomProblem(
     solution="```python\ndef kd_step(student, teacher, optimizer, x, T):\n"
              "    teacher.eval()\n"
              "    with torch.no_grad():\n"
-             "        teacher_logits = teacher(x)\n"
+             "        frozen = teacher(x)\n"
              "    log_p_student = F.log_softmax(student(x) / T, dim=-1)\n"
-             "    p_teacher = F.softmax(teacher_logits / T, dim=-1)\n"
+             "    p_teacher = F.softmax(frozen / T, dim=-1)\n"
              "    loss = F.kl_div(log_p_student, p_teacher, reduction=\"batchmean\") * T * T\n"
              "    optimizer.zero_grad()\n"
              "    loss.backward()\n"
@@ -333,10 +333,11 @@ q5 = CustomProblem(
            "the inputs are picked by a shuffled index.",
            "Use the same index tensor `idx` for `x[idx]`, `y[idx]` and `cached[idx]`."],
     solution="```python\ndef cached_batches(x, y, cached, batch_size, seed):\n"
-             "    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))\n"
-             "    for start in range(0, len(x), batch_size):\n"
-             "        idx = order[start:start + batch_size]\n"
-             "        yield x[idx], y[idx], cached[idx]\n```",
+             "    g = torch.Generator().manual_seed(seed)\n"
+             "    perm = torch.randperm(len(x), generator=g)\n"
+             "    for i in range(0, len(perm), batch_size):\n"
+             "        rows = perm[i:i + batch_size]\n"
+             "        yield x[rows], y[rows], cached[rows]\n```",
     correct_message="each batch now carries its own examples' teacher logits. "
                     "`course_utils.kd_loops.distill_cached` does exactly this.",
 )
