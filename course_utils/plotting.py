@@ -42,6 +42,36 @@ def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = ""
     return ax
 
 
+def plot_temperature_curves(logits, classes=None, temperatures=None, ax=None, title: str = ""):
+    """Each class's probability in ``softmax(logits / T)`` as T varies (log-scaled T axis).
+
+    The argmax class is drawn thick. At T -> 0 it takes everything; as T grows every curve
+    tends to ``1 / num_classes`` (dashed line).
+    """
+    logits = torch.as_tensor(logits, dtype=torch.float32).reshape(-1)
+    n = logits.shape[0]
+    classes = classes or [str(i) for i in range(n)]
+    temperatures = torch.as_tensor(np.geomspace(0.25, 50, 120) if temperatures is None else temperatures,
+                                   dtype=torch.float32)
+    if (temperatures <= 0).any():
+        raise ValueError("Temperatures must be positive.")
+    probs = torch.softmax(logits[None] / temperatures[:, None], dim=-1).numpy()
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    top = int(logits.argmax())
+    for c in range(n):
+        ax.plot(temperatures.numpy(), probs[:, c], lw=2.5 if c == top else 1.2,
+                label=classes[c])
+    ax.axhline(1 / n, color="grey", ls="--", lw=1)
+    ax.axvline(1.0, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T (log scale)")
+    ax.set_ylabel("probability")
+    ax.legend(fontsize=7, ncol=2, title="class", title_fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def plot_confusion(y_true, y_pred, classes=None, ax=None, title: str = "", normalize: bool = True):
     """Confusion matrix (rows: true class, columns: predicted), row-normalised by default."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
