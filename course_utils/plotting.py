@@ -21,8 +21,12 @@ def plot_history(histories, ax=None, metric: str = "test_accuracy"):
     return ax
 
 
-def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = ""):
-    """Bar chart of one or several probability vectors side by side (e.g. several T)."""
+def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = "", log: bool = False):
+    """Bar chart of one or several probability vectors side by side (e.g. several T).
+
+    ``log=True`` uses a logarithmic probability axis, which shows the tiny probabilities of
+    the wrong classes (1e-9 next to 1e-3) that a linear axis draws as nothing.
+    """
     probs = torch.as_tensor(probs, dtype=torch.float32)
     probs = probs[None] if probs.dim() == 1 else probs
     k, n = probs.shape
@@ -33,8 +37,14 @@ def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = ""
         ax.bar(np.arange(n) + (i - (k - 1) / 2) * width, p.numpy(), width,
                label=labels[i] if labels else None)
     ax.set_xticks(np.arange(n), classes)
-    ax.set_ylabel("probability")
-    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability" + (" (log scale)" if log else ""))
+    if log:
+        positive = probs[probs > 0]
+        floor = float(positive.min()) if len(positive) else 1e-12
+        ax.set_yscale("log")
+        ax.set_ylim(max(floor / 3, 1e-30), 1.5)
+    else:
+        ax.set_ylim(0, 1)
     if title:
         ax.set_title(title)
     if labels:

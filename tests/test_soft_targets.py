@@ -109,3 +109,13 @@ def test_sizes_of_lesson01():
     assert len(keys) == 1
     cfg = size("soft_targets", "ci")
     assert cfg.batch > 1 and cfg.seeds >= 2 and 1.0 in cfg.temperatures
+
+
+def test_plot_soft_targets_log_scale_shows_tiny_probabilities():
+    import matplotlib.pyplot as plt
+    from course_utils.plotting import plot_soft_targets
+    p = torch.tensor([[1 - 2e-9, 1e-9, 1e-9], [0.6, 0.3, 0.1]])
+    ax = plot_soft_targets(p, labels=["a", "b"], log=True)
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] < 1e-9
+    assert plot_soft_targets(p).get_ylim() == (0, 1)
+    plt.close("all")
