@@ -43,12 +43,22 @@ def test_q1_not_attempted():
     (lambda z, T: torch.softmax(z, dim=-1) / T, "probabilities"),
     (lambda z, T: torch.log_softmax(z / T, dim=-1), "log-probabilities"),
     (lambda z, T: z / T, "softmax is missing"),
-    (lambda z, T: torch.softmax(z / T, dim=1), "axis 1"),
 ])
 def test_q1_names_mistakes(wrong, words):
     result = outcome(q1, softmax_with_temperature=wrong)
     assert result.status == INCORRECT
+    # the message names the mistake (the expected words are not in the test's own source line,
+    # which the feedback may quote)
+    assert not result.message.startswith("calling"), result.message
     assert words in result.message
+
+
+def test_q1_softmax_over_axis_1_fails_on_a_single_vector():
+    def axis_one(z, T):
+        return torch.softmax(z / T, dim=1)
+    result = outcome(q1, softmax_with_temperature=axis_one)
+    assert result.status == INCORRECT
+    assert "IndexError" in result.message and "shape (10,)" in result.message
 
 
 def test_q1_other_wrong_answers():
@@ -127,6 +137,7 @@ def _variant(soft_scale=lambda T: T**2, reduction="batchmean", swap=False, alpha
 def test_q2_names_mistakes(wrong, words):
     result = outcome(q2, kd_loss=wrong)
     assert result.status == INCORRECT, result
+    assert not result.message.startswith("calling"), result.message
     assert words in result.message, result.message
 
 
@@ -209,3 +220,15 @@ def test_q4_is_a_thought_question():
 
 def test_module_exports():
     assert set(lesson01.__all__) == {"q1", "q2", "q3", "q4", "____"}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("problem, var", [(q1, "softmax_with_temperature"), (q2, "kd_loss"),
+                                          (q3, "fixed_kd_loss")], ids=["q1", "q2", "q3"])
+def test_every_named_mistake_gets_its_own_message(problem, var):
+    """Submitting each known wrong function yields exactly its message: no two mistakes
+    coincide on the test cases, and none is hidden behind an earlier one."""
+    for wrong, message in problem.mistakes:
+        result = outcome(problem, **{var: wrong})
+        assert result.status == INCORRECT
+        assert result.message == message

@@ -56,9 +56,6 @@ q1 = FunctionProblem(
          "you return log-probabilities (log_softmax). This function should return probabilities."),
         (lambda z, T: z / T,
          "you return the scaled logits `logits / T`: the softmax is missing."),
-        (lambda z, T: torch.softmax(z / T, dim=1),
-         "your softmax runs over axis 1, which is the class axis only for 2-d inputs. Use the "
-         "last axis (dim=-1) so it works for a single vector and for (batch, position, class) too."),
     ],
     hints=["Temperature divides the logits: `softmax(logits / T)`.",
            "Use `torch.softmax(..., dim=-1)`: the classes are on the last axis, whatever the "
