@@ -6,6 +6,7 @@ Notebooks import what they need from the submodules:
 * ``data``     -- MNIST-1D, digits, MNIST (online)
 * ``models``   -- the 1D-CNN teacher, MLP students, ``count_params``
 * ``losses``   -- ``softmax_with_temperature``, ``kd_loss``
+* ``soft_targets`` -- entropy, dark knowledge of a prediction, class similarity, logit gradients
 * ``train``    -- ``fit``, ``distill``, ``evaluate``, ``predict_logits``
 * ``stats``    -- multi-seed summaries and significance tests
 * ``plotting`` -- learning curves, soft targets, confusion matrices, seed spreads

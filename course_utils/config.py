@@ -79,6 +79,14 @@ SIZES: dict[str, dict[str, dict]] = {
         "cpu": dict(epochs=60, temperature=8.0),
         "gpu": dict(epochs=80, temperature=8.0),
     },
+    # --- lesson 01 ---
+    # Soft targets: the batch of test examples the gradient checks use, how many random
+    # students (seeds) the T**2 table averages over, and the temperatures it sweeps.
+    "soft_targets": {
+        "ci":  dict(batch=64, seeds=3, temperatures=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+        "cpu": dict(batch=256, seeds=5, temperatures=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+        "gpu": dict(batch=256, seeds=5, temperatures=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+    },
 }
 
 
