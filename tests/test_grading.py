@@ -214,3 +214,30 @@ def test_feedback_never_shows_hidden_check_code(graded):
                 assert line.strip() not in text
     report = (graded["out"] / "report.md").read_text()
     assert "Summary" in report and "solution" in report
+
+
+# ----------------------------------------------------------------------------------------
+# Function answers: called in a sandbox, replayed to the check in the judge
+# ----------------------------------------------------------------------------------------
+def _function_answer(source, name="soften"):
+    return {"soften": {"t": "function", "name": name, "source": source}}
+
+
+@pytest.mark.parametrize("source, status, phrase", [
+    ("def soften(logits, T):\n    return torch.softmax(logits / T, dim=-1)\n", "correct", ""),
+    ("def soften(logits, T):\n    return torch.softmax(logits, dim=-1)\n", "incorrect",
+     "you forgot to divide by T."),
+    ("def soften(logits, T):\n    raise NotImplementedError()\n", "not attempted", "NotImplementedError"),
+    ("def soften(logits, T):\n    x = 1\n    raise ValueError('bad T')\n", "incorrect",
+     "raised ValueError: bad T (line 3: `raise ValueError('bad T')`)"),
+    # tampering with the checks from inside the function cannot reach the judge
+    ("def soften(logits, T):\n    import course_utils.exercises.core as c\n"
+     "    c.assert_close = lambda *a, **k: None\n    return logits * 0\n", "incorrect", "wrong values"),
+])
+def test_function_answers_are_called_in_a_sandbox_and_replayed(source, status, phrase):
+    verdict = judge("grading_fn_questions", "", _function_answer(source), imports="import torch",
+                    limits={"cell_s": 10, "total_s": 30, "memory_mb": 4000, "max_procs": 64,
+                            "output_bytes": 10000})
+    problem = verdict["problems"][0]
+    assert problem["status"] == status, verdict
+    assert phrase in problem["message"], problem["message"]

@@ -34,8 +34,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+# Light imports only: the learner's kernel imports ``course_utils.grading.encoding``.
 from ..io import atomic_write_text
-from .notebooks import ReleaseError, checksum, load_release, read_submission, restore
 
 __all__ = ["grade", "main", "DEFAULT_LIMITS"]
 
@@ -84,6 +84,7 @@ def _judge(release, answers: dict, limits: dict, hide: list) -> dict:
 def grade_one(learner: str, path: Path, release, limits: dict, hide: list,
               executed_dir: Path | None = None) -> dict:
     """Grade one submission; everything that goes wrong is reported in the record."""
+    from .notebooks import read_submission, restore
     record = {"learner": learner, "file": str(path), "status": "graded", "problems": [],
               "events": [], "restored": [], "warnings": [], "seconds": 0.0}
     started = time.monotonic()
@@ -121,6 +122,7 @@ def _zero(name, vars_, why):
 
 
 def _execute_and_judge(record, release, merged, limits, hide, executed_dir):
+    from .notebooks import checksum
     from .sandbox import next_uid, run_job
 
     names = sorted({v for vars_ in release.problems.values() for v in vars_})
@@ -221,6 +223,7 @@ def summary_table(records: list, problem_names: list) -> str:
 
 
 def report_markdown(records, release, warnings, seconds, problem_names) -> str:
+    from .notebooks import checksum
     lines = [f"# Grading report: {release.name}", "",
              f"{len(records)} submission(s) graded in {seconds:.0f} s. Release: `{release.path}` "
              f"(sha256 {checksum(release.path.read_text(encoding='utf-8'))[:12]}); question module "
@@ -256,6 +259,7 @@ def grade(release_dir, submissions_dir, out_dir, lesson: str, solutions_dir=None
     Returns ``{"records": [...], "warnings": [...], "seconds": float, "problems": [...]}``.
     """
     from .judge import graded, problems_of
+    from .notebooks import ReleaseError, load_release
     from .sandbox import capabilities
     import importlib
 
@@ -342,6 +346,7 @@ def main(argv=None) -> int:
                         help="the course profile submissions run in (default ci: quick)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    from .notebooks import ReleaseError
     limits = {"cell_s": args.cell_timeout, "total_s": args.timeout, "memory_mb": args.memory,
               "output_bytes": args.max_output, "profile": args.profile,
               "max_procs": args.max_procs, "release_cell_s": args.release_cell_timeout}

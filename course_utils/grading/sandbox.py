@@ -398,10 +398,16 @@ def run_notebook(job: dict) -> dict:
     def snapshot():
         extract.outputs = []
         nb.cells.append(extract)  # nbclient stores the cell back at its index
+        remaining = state["total_deadline"] - time.monotonic()
+        client.timeout = max(5, int(min(60, remaining + 10)))
         try:
             client.execute_cell(extract, len(nb.cells) - 1, store_history=False)
         finally:
             nb.cells.pop()
+        failed = [o for o in extract.get("outputs", []) if o.get("output_type") == "error"]
+        if failed:
+            events.append(f"the answers could not be saved after cell {state.get('cell', 0)}: "
+                          f"{failed[0].get('ename')}: {str(failed[0].get('evalue'))[:200]}")
         data, problem = _read_capped(answers_path, 32 << 20)
         if isinstance(data, dict):
             answers.clear()
@@ -424,14 +430,14 @@ def run_notebook(job: dict) -> dict:
                     continue
                 remaining = state["total_deadline"] - time.monotonic()
                 if remaining <= 0:
-                    events.append(f"stopped before cell {index}: the total time limit "
+                    events.append(f"stopped before cell {index + 1}: the total time limit "
                                   f"({limits['total_s']} s) was reached")
                     break
                 learner_cell = _is_learner_cell(cell)
                 allowed = limits["cell_s"] if learner_cell else max(limits["cell_s"],
                                                                     limits.get("release_cell_s", 0))
                 client.timeout = max(1, int(min(allowed, remaining)))
-                state.update(cell=index, cell_deadline=time.monotonic() + client.timeout)
+                state.update(cell=index + 1, cell_deadline=time.monotonic() + client.timeout)
                 started = time.monotonic()
                 try:
                     client.execute_cell(cell, index)
@@ -443,13 +449,13 @@ def run_notebook(job: dict) -> dict:
                 if errors:
                     info["error"] = f"{errors[-1].get('ename', '')}: {str(errors[-1].get('evalue', ''))[:200]}"
                 if seconds >= client.timeout - 0.5:
-                    events.append(f"cell {index} ran past its time limit ({client.timeout} s) "
+                    events.append(f"cell {index + 1} ran past its time limit ({client.timeout} s) "
                                   f"and was interrupted")
                 cells.append(info)
                 if learner_cell:
                     strays = _kill_strays(job, state.get("pgid"))
                     if strays:
-                        events.append(f"cell {index} left {strays} process(es) running: killed")
+                        events.append(f"cell {index + 1} left {strays} process(es) running: killed")
                     snapshot()
             snapshot()
             timing["executed"] = time.monotonic() - t0
