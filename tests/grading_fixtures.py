@@ -63,7 +63,7 @@ def make_submissions(folder: Path, release_dir: Path, out_dir: Path, port: int) 
             "import time\nwhile True:  # ignores the interrupt\n    try:\n        time.sleep(0.05)\n"
             "    except BaseException:\n        pass")}),
         "memory_bomb": with_answers(release, {Q1_ID: HONEST_Q1, Q2_ID: (
-            "hog = []\nwhile True:\n    hog.append(bytearray(50_000_000))")}),
+            "hog = [bytearray(2_000_000_000) for _ in range(50)]  # 100 GB")}),
         "fork_bomb": with_answers(release, {Q1_ID: HONEST_Q1, Q2_ID: (
             "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")}),
         "output_flood": with_answers(release, {Q1_ID: HONEST_Q1, Q2_ID: (

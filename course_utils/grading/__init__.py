@@ -30,6 +30,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -66,9 +67,42 @@ def find_submissions(submissions_dir: Path, release_name: str) -> dict[str, Path
 # ----------------------------------------------------------------------------------------
 # One learner
 # ----------------------------------------------------------------------------------------
-def _judge(release, answers: dict, limits: dict, hide: list) -> dict:
+class JudgeServer:
+    """One ``judge --serve`` process per run; it forks a fresh judge for every submission."""
+
+    def __init__(self, module: str):
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.judge",
+                                      "--serve", module], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def judge(self, job: dict):
+        with self.lock:
+            if self.proc.poll() is not None:
+                return None
+            try:
+                self.proc.stdin.write(json.dumps(job) + "\n")
+                self.proc.stdin.flush()
+                line = self.proc.stdout.readline()
+                return json.loads(line) if line else None
+            except (OSError, ValueError):
+                return None
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+def _judge(release, answers: dict, limits: dict, hide: list, server=None) -> dict:
     job = {"module": release.module, "hidden": release.hidden_source, "answers": answers,
            "imports": release.imports, "limits": dict(limits, hide=hide)}
+    if server is not None:
+        result = server.judge(job)
+        if isinstance(result, dict) and result.get("problems") is not None:
+            return result
     try:
         proc = subprocess.run([sys.executable, "-m", "course_utils.grading.judge"],
                               input=json.dumps(job).encode(), capture_output=True,
@@ -82,7 +116,7 @@ def _judge(release, answers: dict, limits: dict, hide: list) -> dict:
 
 
 def grade_one(learner: str, path: Path, release, limits: dict, hide: list,
-              executed_dir: Path | None = None) -> dict:
+              executed_dir: Path | None = None, server=None) -> dict:
     """Grade one submission; everything that goes wrong is reported in the record."""
     from .notebooks import read_submission, restore
     record = {"learner": learner, "file": str(path), "status": "graded", "problems": [],
@@ -107,7 +141,7 @@ def grade_one(learner: str, path: Path, release, limits: dict, hide: list,
                                         f"graded as not attempted")
             if notes["added"]:
                 record["events"].append(f"{notes['added']} code cell(s) you added were run too")
-            _execute_and_judge(record, release, merged, limits, hide, executed_dir)
+            _execute_and_judge(record, release, merged, limits, hide, executed_dir, server)
     if record["status"] != "graded" or not record["problems"]:
         record["problems"] = [_zero(name, vars_, record.get("reason", "not graded"))
                               for name, vars_ in release.problems.items()]
@@ -121,7 +155,7 @@ def _zero(name, vars_, why):
             "hidden_count": 0, "score": 0}
 
 
-def _execute_and_judge(record, release, merged, limits, hide, executed_dir):
+def _execute_and_judge(record, release, merged, limits, hide, executed_dir, server=None):
     from .notebooks import checksum
     from .sandbox import next_uid, run_job
 
@@ -142,7 +176,7 @@ def _execute_and_judge(record, release, merged, limits, hide, executed_dir):
                               json.dumps(result["notebook"], indent=1)[: 8 << 20])
         except OSError:
             pass
-    verdict = _judge(release, result.get("answers") or {}, limits, hide)
+    verdict = _judge(release, result.get("answers") or {}, limits, hide, server)
     if verdict.get("problems") is None:
         record.update(status="judge failed", reason=verdict.get("error"))
         return
@@ -284,8 +318,11 @@ def grade(release_dir, submissions_dir, out_dir, lesson: str, solutions_dir=None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(submissions), desc=f"grading {release.name}", unit="notebook")
-    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
-        futures = {pool.submit(grade_one, learner, path, release, limits, hide, executed_dir): learner
+    server = JudgeServer(release.module)
+    pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
+    with pool:
+        futures = {pool.submit(grade_one, learner, path, release, limits, hide, executed_dir,
+                               server): learner
                    for learner, path in submissions.items()}
         for future in as_completed(futures):
             learner = futures[future]
@@ -300,6 +337,7 @@ def grade(release_dir, submissions_dir, out_dir, lesson: str, solutions_dir=None
                               feedback_markdown(record, release.name))
             if bar is not None:
                 bar.update(1)
+    server.close()
     if bar is not None:
         bar.close()
     for record in records:
@@ -347,6 +385,13 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from .notebooks import ReleaseError
+    try:
+        import ipykernel  # noqa: F401 - the kernel submissions run in
+        import nbclient  # noqa: F401
+    except ImportError as error:
+        print(f"course grade needs {error.name}: install the course with "
+              f"`pip install -e \".[lab]\"` (or `make lab`).", file=sys.stderr)
+        return 2
     limits = {"cell_s": args.cell_timeout, "total_s": args.timeout, "memory_mb": args.memory,
               "output_bytes": args.max_output, "profile": args.profile,
               "max_procs": args.max_procs, "release_cell_s": args.release_cell_timeout}

@@ -13,6 +13,7 @@ import builtins
 import importlib
 import json
 import linecache
+import os
 import sys
 
 from ..exercises import core
@@ -170,12 +171,56 @@ def judge(module_name: str, hidden_source: str, answers: dict, imports: str = ""
             "hidden_error": hidden_error}
 
 
+def _judge_job(job: dict) -> dict:
+    try:
+        return judge(job["module"], job.get("hidden", ""), job.get("answers") or {},
+                     job.get("imports", ""), job.get("limits"))
+    except BaseException as error:  # noqa: BLE001 - reported, never a crash of the run
+        return {"problems": None, "error": f"{type(error).__name__}: {str(error)[:500]}"}
+
+
+def serve(module_name: str) -> None:
+    """Judge one job per stdin line, each in a fresh child forked from this clean process.
+
+    This process imports torch and the lesson's questions once and never sees a learner's
+    answers; every job is judged in a new fork of it (cheap: nothing is imported again), so
+    no learner's data can influence another's judging. One result line per job on stdout.
+    """
+    import signal
+
+    importlib.import_module(module_name)
+    import torch
+    torch.set_num_threads(1)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            try:
+                job = json.loads(line)
+                signal.alarm(int((job.get("limits") or {}).get("total_s", 600)) + 60)
+                data = json.dumps(_judge_job(job))
+            except BaseException as error:  # noqa: BLE001
+                data = json.dumps({"problems": None, "error": f"{type(error).__name__}: {error}"})
+            with os.fdopen(write_fd, "w") as out:
+                out.write(data)
+            os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        sys.stdout.write((data.replace("\n", " ") or json.dumps(
+            {"problems": None, "error": "the judge process died"})) + "\n")
+        sys.stdout.flush()
+
+
 def main() -> None:
-    result_fd_text = sys.stdin.read()
-    job = json.loads(result_fd_text)
-    result = judge(job["module"], job.get("hidden", ""), job.get("answers") or {},
-                   job.get("imports", ""), job.get("limits"))
-    sys.stdout.write(json.dumps(result))
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
+        return
+    sys.stdout.write(json.dumps(_judge_job(json.loads(sys.stdin.read()))))
 
 
 if __name__ == "__main__":

@@ -185,12 +185,14 @@ def _open_path_to_python(warnings: list) -> None:
 
 
 class _Cgroup:
-    """A cgroup v1 memory + pids group for the learner's processes, where writable."""
+    """A cgroup v1 group (memory, pids, one CPU core) for the learner's processes, where writable."""
 
     def __init__(self, name: str, memory_mb: int, max_procs: int):
         self.dirs = []
         for controller, settings in (("memory", {"memory.limit_in_bytes": memory_mb << 20}),
-                                     ("pids", {"pids.max": max_procs})):
+                                     ("pids", {"pids.max": max_procs}),
+                                     ("cpu", {"cpu.cfs_period_us": 100000,   # one core at most
+                                              "cpu.cfs_quota_us": 100000})):
             path = Path("/sys/fs/cgroup") / controller / name
             try:
                 path.mkdir(exist_ok=True)
