@@ -160,7 +160,8 @@ def _execute_and_judge(record, release, merged, limits, hide, executed_dir, serv
     from .sandbox import next_uid, run_job
 
     names = sorted({v for vars_ in release.problems.values() for v in vars_})
-    job = {"notebook": merged, "names": names, "uid": next_uid(), "nonce": secrets.token_hex(8),
+    job = {"notebook": merged, "names": names, "module": release.module,
+           "uid": next_uid(), "nonce": secrets.token_hex(8),
            "limits": limits, "hide": hide, "profile": limits.get("profile")}
     release_sum = checksum(release.path.read_text(encoding="utf-8"))
     result = run_job("notebook", job, timeout=limits["total_s"] + limits["startup_s"] + 60)
@@ -211,9 +212,11 @@ def feedback_markdown(record: dict, release_name: str) -> str:
     for p in problems:
         if p["score"] or record["status"] != "graded":
             continue
-        lines.append(f"## {p['name']}: {_ICONS.get(p['status'], p['status'])}")
+        hidden_failed = p["status"] == "correct"
+        lines.append(f"## {p['name']}: " + ("the visible check passed, a hidden check did not"
+                                            if hidden_failed else _ICONS.get(p["status"], p["status"])))
         lines.append("")
-        if p["message"]:
+        if p["message"] and not hidden_failed:
             lines += [p["message"], ""]
         for i, h in enumerate(p.get("hidden", []), start=1):
             if h["status"] not in ("correct", "info"):

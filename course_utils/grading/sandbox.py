@@ -357,6 +357,10 @@ def run_notebook(job: dict) -> dict:
     else:  # run as a script (see run_job)
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from encoding import EXTRACT_CELL
+    try:
+        from .encoding import AUDIT_STARTUP, audit_events
+    except ImportError:
+        from encoding import AUDIT_STARTUP, audit_events
 
     limits, events, warnings = job["limits"], [], []
     t0 = time.monotonic()
@@ -367,6 +371,15 @@ def run_notebook(job: dict) -> dict:
     os.chmod(os.environ["JUPYTER_RUNTIME_DIR"], 0o711)
     work = _workdir(job)
     answers_path = work / f".answers-{job['nonce']}.json"
+    audit_path = work / f".audit-{job['nonce']}.log"
+    startup = work / ".ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-course-audit.py").write_text(AUDIT_STARTUP.format(log_path=str(audit_path)))
+    if job.get("demote"):
+        for folder, _, files in os.walk(work):
+            os.chown(folder, job["uid"], job["uid"])
+            for name in files:
+                os.chown(os.path.join(folder, name), job["uid"], job["uid"])
     nb = nbformat.from_dict(job["notebook"])
     cgroup = _Cgroup(f"course-grade-{job['uid']}", limits["memory_mb"] * 2, limits["max_procs"]) \
         if job.get("demote") else None
@@ -395,7 +408,8 @@ def run_notebook(job: dict) -> dict:
     stop = threading.Event()
     answers, cells = {}, []
     names = job["names"]
-    extract = nbformat.v4.new_code_cell(EXTRACT_CELL.format(names=names, path=str(answers_path)))
+    extract = nbformat.v4.new_code_cell(EXTRACT_CELL.format(
+        names=names, path=str(answers_path), module=job.get("module", ""), audit=str(audit_path)))
 
     def snapshot():
         extract.outputs = []
@@ -474,6 +488,11 @@ def run_notebook(job: dict) -> dict:
         if cgroup is not None:
             cgroup.remove()
         timing["cleaned_up"] = time.monotonic() - t0
+    try:
+        with open(audit_path, encoding="utf-8", errors="replace") as f:
+            events.extend(audit_events(f.read(1 << 16)))
+    except OSError:
+        pass
     if state.get("killed"):
         events.append(f"{state['killed']} ignored its time limit: all its processes were killed")
     if Client.truncated:
