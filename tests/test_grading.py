@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import http.server
 import json
+import os
+import resource
 import shutil
 import socketserver
 import threading
@@ -46,6 +48,14 @@ def test_encoding_keeps_exact_types():
     a = roundtrip(np.arange(6, dtype=np.int32).reshape(2, 3))
     assert a.dtype == np.int32 and a.shape == (2, 3)
     assert math_isnan(roundtrip(float("nan")))
+
+
+def test_encoding_edge_cases():
+    import numpy as np
+    assert roundtrip(torch.zeros(0, 3)).shape == (0, 3)
+    assert roundtrip(np.zeros((2, 0), dtype=np.float32)).shape == (2, 0)
+    assert type(roundtrip(torch.zeros(2, dtype=torch.complex64))) is not torch.Tensor
+    assert json.dumps(encoding.encode_answers(["z"], {"z": torch.zeros(2, dtype=torch.complex64)}))
 
 
 def math_isnan(x):
@@ -129,6 +139,11 @@ class _Counter(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("grading")
@@ -139,17 +154,18 @@ def graded(tmp_path_factory):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     expected = make_submissions(subs, release_dir, out_dir, port)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     rc = grade_main(["--lesson", "00", "--release", str(release_dir), "--submissions", str(subs),
                      "--out", str(out_dir), "--solutions", str(ROOT / "solutions"),
                      "--workers", "2", "--cell-timeout", "5", "--release-cell-timeout", "150",
                      "--timeout", "150",
                      "--memory", "4000", "--max-procs", "96", "--max-output", "200000",
                      "--no-progress"])
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, _children_cpu() - cpu
     server.shutdown()
     results = json.loads((out_dir / "results.json").read_text())
-    print(f"\ngraded {len(expected)} submissions in {seconds:.1f} s")
+    print(f"\ngraded {len(expected)} submissions in {seconds:.1f} s "
+          f"({cpu:.0f} s of CPU in child processes; load average {os.getloadavg()[0]:.1f})")
     return {"rc": rc, "seconds": seconds, "out": out_dir, "release": release_dir,
             "before": before, "expected": expected, "port": port,
             "records": {r["learner"]: r for r in results["records"]}, "results": results}

@@ -75,6 +75,8 @@ def encode(value, depth: int = 0, namespace: dict | None = None, _seen=None):
                                      encode(v, depth + 1, namespace, _seen)]
                                     for k, v in dict.items(value)]}
     if t in (torch.Tensor, torch.nn.Parameter):
+        if value.is_complex() or value.is_quantized or value.is_sparse:
+            return _other(value)
         if value.numel() > MAX_ITEMS:
             raise EncodingError("the tensor is too large")
         data = torch.Tensor.tolist(torch.Tensor.detach(value).cpu())
@@ -161,7 +163,12 @@ def __course_audit(log_path):
         return not (p == work or p.startswith(work + os.sep) or
                     p.startswith(("/dev/", "/proc/", "/sys/", "/tmp/", "/var/tmp/")))
 
+    watched = frozenset(("open", "os.remove", "os.rmdir", "shutil.rmtree", "os.rename",
+                         "socket.connect", "os.fork", "subprocess.Popen"))
+
     def hook(event, args):
+        if event not in watched:  # hooks see every import and exec: return fast
+            return
         try:
             if event == "open" and not isinstance(args[0], int):
                 mode, flags = args[1] or "", args[2] or 0
@@ -327,6 +334,8 @@ def decode(data, depth: int = 0):
         shape = data.get("shape")
         _require(type(shape) is list and all(type(s) is int and s >= 0 for s in shape), "bad shape")
         tensor = torch.tensor(data.get("data"), dtype=dtype)
+        if list(tensor.shape) != shape and tensor.numel() == 0 and 0 in shape:
+            tensor = tensor.reshape(shape)  # an empty tensor's list loses its shape
         _require(list(tensor.shape) == shape, "tensor data does not match its shape")
         return torch.nn.Parameter(tensor, requires_grad=tensor.is_floating_point()) \
             if data.get("param") is True else tensor
@@ -340,6 +349,8 @@ def decode(data, depth: int = 0):
             array = np.array([complex(a, b) for a, b in raw], dtype=dtype).reshape(shape)
         else:
             array = np.array(raw, dtype=dtype)
+        if list(array.shape) != shape and array.size == 0 and 0 in shape:
+            array = array.reshape(shape)
         _require(list(array.shape) == shape, "array data does not match its shape")
         return array
     if t == "npscalar":
