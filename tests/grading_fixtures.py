@@ -162,3 +162,19 @@ EXPECTED = {
     "other_lesson": (0, 0, "wrong lesson", "not the notebook of 00_welcome"),
     "empty": (0, 0, "empty", "no cells"),
 }
+
+
+# what the instructor's report must say about each hostile submission
+REPORTED = {
+    "infinite_loop": "ran past its time limit",
+    "stubborn_loop": "ignored its time limit",
+    "memory_bomb": "MemoryError",
+    "fork_bomb": "forked processes",
+    "output_flood": "output was cut",
+    "network_call": "tried to open a network connection",
+    "write_outside": "tried to write outside its working folder",
+    "delete_release": "tried to delete outside its working folder",
+    "redefine_check": "redefined `q1`",
+    "traceback_hook": "replaced IPython's `showtraceback`",
+    "edited_instructions": "was edited",
+}

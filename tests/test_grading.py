@@ -22,7 +22,7 @@ from course_utils.grading.judge import judge
 from course_utils.grading.notebooks import load_release, read_submission, restore
 from course_utils.grading.sandbox import capabilities
 
-from grading_fixtures import EXPECTED, RELEASE, ROOT, make_submissions, solution_answers, with_answers
+from grading_fixtures import EXPECTED, RELEASE, REPORTED, ROOT, make_submissions, solution_answers, with_answers
 
 LIMIT_SECONDS = 300          # the budget for the whole adversarial run (2 workers)
 
@@ -257,3 +257,12 @@ def test_function_answers_are_called_in_a_sandbox_and_replayed(source, status, p
     problem = verdict["problems"][0]
     assert problem["status"] == status, verdict
     assert phrase in problem["message"], problem["message"]
+
+
+@pytest.mark.parametrize("case", sorted(REPORTED))
+def test_the_report_says_what_each_hostile_submission_tried(graded, case):
+    report = (graded["out"] / "report.md").read_text()
+    section = report.split(f"### {case} (")[1].split("\n### ")[0]
+    assert REPORTED[case] in section, section
+    if case not in ("traceback_hook",):
+        assert "replaced `sys.excepthook`" not in section  # no false alarms
