@@ -76,7 +76,7 @@ SIZES: dict[str, dict[str, dict]] = {
     # The T / alpha sweep (one student per cell and seed).
     "kd_sweep": {
         "ci":  dict(temperatures=[1.0, 4.0], alphas=[0.5, 1.0], epochs=6, seeds=1),
-        "cpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.5, 0.9, 1.0], epochs=80, seeds=1),
+        "cpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.5, 0.9, 1.0], epochs=60, seeds=1),
         "gpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.25, 0.5, 0.9, 1.0], epochs=200, seeds=3),
     },
     # Hinton's omitted-class experiment: every example of `omitted` left out of the transfer set.

@@ -166,7 +166,7 @@ q4 = ThoughtProblem(
         "Three things, all visible in this notebook. (1) **The student is not short of labels, it "
         "is short of capacity and of data.** A 64-unit MLP cannot represent the teacher's function "
         "(the CNN is translation-aware, the MLP is not), and on 4,000 examples it overfits the hard "
-        "labels quickly: the scratch curve peaks early and then sags. (2) **Matching a teacher is a "
+        "labels quickly: more epochs barely help the scratch student. (2) **Matching a teacher is a "
         "harder target than fitting labels**, so it needs a longer schedule: at the short budget the "
         "distilled student is still climbing when the learning rate reaches zero; at the long budget "
         "it keeps improving while the scratch student does not (Beyer et al. 2022, arXiv:2106.05237, "
