@@ -15,7 +15,9 @@ Every model here is a transformers causal LM: ``model(input_ids).logits`` has sh
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +27,31 @@ from tqdm.auto import tqdm
 
 from .config import get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
+
+
+SMALL_MODEL_PARAMS = 300_000
+
+
+@contextlib.contextmanager
+def cpu_threads_for(*models):
+    """Run tiny models on the CPU with one thread, then restore torch's setting.
+
+    For models this small (the course's students and ``ci`` teachers) intra-op parallelism
+    costs more in synchronisation than it saves, and on a busy machine several threads per
+    process can make training many times slower. Larger models, GPUs, and an explicit
+    ``OMP_NUM_THREADS`` are left alone.
+    """
+    before = torch.get_num_threads()
+    params = sum(p.numel() for m in models if m is not None for p in m.parameters())
+    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in models if m is not None)
+    small = on_cpu and params < SMALL_MODEL_PARAMS and "OMP_NUM_THREADS" not in os.environ
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
 
 
 @dataclass
@@ -84,6 +111,11 @@ def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: 
     ``agreement`` is the fraction of positions where the student's most likely next token
     is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
     """
+    with cpu_threads_for(model):
+        return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
+
+
+def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
     blocks = _block_tensor(dataset)
     if max_blocks is not None:
         blocks = blocks[:max_blocks]
@@ -198,6 +230,14 @@ def compare_students(runs: dict, train, steps: int, batch_size: int = 16, lr: fl
     comparison costs one teacher forward pass per step, however many students learn from it.
     """
     device = device or get_device()
+    models = [m for m, _ in runs.values()]
+    with cpu_threads_for(*models):
+        return _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every,
+                                 eval_blocks, seed, device, weight_decay, warmup, desc, progress)
+
+
+def _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every, eval_blocks,
+                      seed, device, weight_decay, warmup, desc, progress):
     blocks = _block_tensor(train)
     if len(blocks) == 0:
         raise ValueError("The training set has no blocks.")
@@ -287,6 +327,10 @@ def _kd_trainer_class():
             self.kd = dict(kind=kd_kind, T=temperature, alpha=alpha, beta=beta, k=top_k)
             self.history = history if history is not None else LMHistory(label="KDTrainer")
             self.add_callback(HistoryCallback(self.history))
+
+        def train(self, *args, **kwargs):
+            with cpu_threads_for(self.model):
+                return super().train(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels", inputs["input_ids"])
