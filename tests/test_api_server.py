@@ -14,7 +14,10 @@ openai = pytest.importorskip("openai")
 
 from course_utils.api_server import (MAX_TOP_LOGPROBS, KeyPolicy, TeacherAPI, bytes_to_id,
                                      read_log, serve, token_bytes)
-from tiny_lm import tiny_model
+from tiny_lm import one_thread, tiny_model
+
+
+_one_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,10 @@ openai = pytest.importorskip("openai")
 from course_utils import harvest as H
 from course_utils import seqkd
 from course_utils.api_server import TeacherAPI, serve
-from tiny_lm import tiny_model, tiny_tokenizer
+from tiny_lm import one_thread, tiny_model, tiny_tokenizer
+
+
+_one_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 @pytest.fixture(scope="module")

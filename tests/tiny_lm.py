@@ -36,3 +36,15 @@ def tiny_model(seed: int = 0, n_positions: int = 128, peaked: bool = True):
         with torch.no_grad():
             model.lm_head.weight.mul_(8)
     return model.eval(), tok
+
+
+def one_thread():
+    """A pytest fixture body: torch on one thread for tiny models (much faster on a busy
+    machine, where two threads spin-wait for each other), restored afterwards."""
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
