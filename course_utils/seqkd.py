@@ -5,10 +5,9 @@ matching its distributions token by token. Through an API that is all one gets -
 at most the top-20 log-probabilities of each generated token. This module turns a harvest
 (:mod:`course_utils.harvest`) into training examples and fine-tunes a causal LM on them:
 
-* ``loss = (1 - soft_weight) * CE(completion tokens) + soft_weight * top-k soft CE``, where
-  the soft part is the cross-entropy between the teacher's top-k probabilities (renormalised
-  over those k tokens) and the student's log-probabilities of the same tokens (renormalised
-  the same way), the only soft targets an API exposes;
+* ``loss = (1 - soft_weight) * CE(completion tokens) + soft_weight * top-k KL``, where the
+  soft part is lesson 06's :func:`course_utils.lm_losses.topk_kl` fed with the (token, log
+  probability) pairs the API returned -- the only soft targets an API exposes;
 * prompt tokens are masked (the student learns to answer, not to ask);
 * :func:`lm_examples` makes examples from plain text, for the "same number of tokens of
   human text" baseline.
@@ -18,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 
-__all__ = ["sft_examples", "lm_examples", "train_sft", "topk_soft_ce", "count_tokens",
+__all__ = ["sft_examples", "lm_examples", "train_sft", "count_tokens",
            "evaluate_lm", "agreement"]
 
 
@@ -98,24 +97,6 @@ def count_tokens(examples) -> int:
     return sum(sum(l != -100 for l in e["labels"][1:]) for e in examples)
 
 
-def topk_soft_ce(student_logits, top_ids, top_logprobs, mask, temperature: float = 1.0):
-    """Cross-entropy from the teacher's renormalised top-k distribution to the student's
-    distribution renormalised over the same k tokens, averaged over masked-in positions.
-
-    ``student_logits`` [B, L, V]; ``top_ids``/``top_logprobs`` [B, L, k] (ids padded with 0,
-    log-probabilities padded with -inf); ``mask`` [B, L] bool.
-    """
-    import torch
-    gathered = student_logits.gather(-1, top_ids) / temperature
-    s_logp = torch.log_softmax(gathered, dim=-1)
-    t_p = torch.softmax(top_logprobs / temperature, dim=-1)
-    t_p = torch.nan_to_num(t_p, nan=0.0)
-    per_pos = -(t_p * torch.where(torch.isfinite(top_logprobs), s_logp,
-                                  torch.zeros_like(s_logp))).sum(-1)
-    mask = mask.float()
-    return (per_pos * mask).sum() / mask.sum().clamp_min(1.0) * temperature ** 2
-
-
 def _collate(batch, pad_id, k_max):
     import torch
     L = max(len(e["input_ids"]) for e in batch)
@@ -124,7 +105,7 @@ def _collate(batch, pad_id, k_max):
     labels = torch.full((B, L), -100, dtype=torch.long)
     attn = torch.zeros((B, L), dtype=torch.long)
     soft_ids = torch.zeros((B, L, max(k_max, 1)), dtype=torch.long)
-    soft_lp = torch.full((B, L, max(k_max, 1)), -math.inf)
+    soft_lp = torch.full((B, L, max(k_max, 1)), -1e4)   # missing alternatives: probability 0
     soft_mask = torch.zeros((B, L), dtype=torch.bool)
     for b, e in enumerate(batch):
         n = len(e["input_ids"])
@@ -156,6 +137,7 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
+    from .lm_losses import topk_kl
     if not examples:
         raise ValueError("No training examples: was anything harvested?")
     rng = random.Random(seed)
@@ -187,7 +169,8 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
                              ignore_index=-100)
         loss = ce
         if soft_weight > 0 and bool(s_mask.any()):
-            soft = topk_soft_ce(logits.float(), s_ids, s_lp, s_mask, temperature)
+            soft = topk_kl(logits[s_mask].float(), (s_ids[s_mask], s_lp[s_mask]), k_max,
+                           T=temperature)
             loss = (1 - soft_weight) * ce + soft_weight * soft
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -107,24 +107,15 @@ def test_prompt_strategies(teacher):
         H.random_snippets(["   "], 3)
 
 
-def test_topk_soft_ce_against_brute_force():
-    torch.manual_seed(0)
-    logits = torch.randn(2, 3, 11)
-    top_ids = torch.randint(0, 11, (2, 3, 4))
-    top_ids[..., :] = torch.stack([torch.randperm(11)[:4] for _ in range(6)]).view(2, 3, 4)
-    top_lp = torch.log_softmax(torch.randn(2, 3, 4), -1) - 0.3
-    mask = torch.tensor([[True, False, True], [True, True, False]])
-    got = seqkd.topk_soft_ce(logits, top_ids, top_lp, mask)
-    want, count = 0.0, 0
-    for b in range(2):
-        for t in range(3):
-            if not mask[b, t]:
-                continue
-            p = torch.softmax(top_lp[b, t], -1)
-            q = torch.log_softmax(logits[b, t, top_ids[b, t]], -1)
-            want += float(-(p * q).sum())
-            count += 1
-    assert float(got) == pytest.approx(want / count, rel=1e-5)
+def test_soft_targets_sit_at_the_positions_that_predict_them():
+    ex = {"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, 8, 9],
+          "soft": (2, [[7, 1], [8, 2], [9, 3]], [[-0.1, -2.0], [-0.2, -3.0], [-0.3, -4.0]])}
+    ids, labels, attn, s_ids, s_lp, s_mask = seqkd._collate([ex], 0, 2)
+    # position 1 outputs the prediction of token 2 (id 7), and so on
+    assert s_mask[0].tolist() == [False, True, True, True, False]
+    assert s_ids[0, 1].tolist() == [7, 1] and s_ids[0, 3].tolist() == [9, 3]
+    assert torch.allclose(s_lp[0, 2], torch.tensor([-0.2, -3.0]))
+    assert (s_ids[0, 1:4, 0] == labels[0, 2:5]).all()
 
 
 def test_sequence_kd_learns_the_teachers_answers(teacher, tmp_path):
