@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 __all__ = ["bill", "retry_after_seconds", "call_with_retry", "harvest", "load_harvest",
-           "within_budget", "random_snippets", "diverse_snippets", "self_instruct_prompts"]
+           "within_budget", "random_snippets", "diverse_snippets", "max_coverage",
+           "self_instruct_prompts"]
 
 
 # --------------------------------------------------------------------------------------
@@ -203,7 +204,8 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
         spent += float(sum(part["cost_usd"]))
         shard_index = max(shard_index, int(shard.name.split("-")[1]) + 1)
     todo = [i for i in range(len(prompts)) if i not in done]
-    rows, waits = [], []
+    import openai
+    rows, waits, skipped = [], [], []
     bar = tqdm(total=budget_usd, disable=not progress, desc="harvest ($)", unit="$",
                bar_format="{l_bar}{bar}| ${n:.4f}/${total:.4f} [{elapsed}<{remaining}]")
     bar.update(min(spent, budget_usd))
@@ -216,10 +218,15 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
                 break
             if seed is not None:
                 request["seed"] = int(seed) * 1_000_003 + i
-            response = call_with_retry(client.chat.completions.create, max_retries=max_retries,
-                                       sleep=sleep, on_wait=waits.append,
-                                       messages=[{"role": "user", "content": prompts[i]}],
-                                       **request)
+            try:
+                response = call_with_retry(client.chat.completions.create,
+                                           max_retries=max_retries, sleep=sleep,
+                                           on_wait=waits.append,
+                                           messages=[{"role": "user", "content": prompts[i]}],
+                                           **request)
+            except openai.BadRequestError as error:   # e.g. a prompt too long: skip it
+                skipped.append((i, str(error)[:200]))
+                continue
             cost = bill(response.usage, price_per_1k_prompt, price_per_1k_completion)
             k = len(response.choices)
             for j, choice in enumerate(response.choices):
@@ -228,7 +235,7 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
                 rows.append(_row(i, prompts[i], choice, share, cost / k))
             spent += cost
             bar.update(min(cost, max(budget_usd - bar.n, 0)))
-            bar.set_postfix(rows=len(rows), waits=len(waits))
+            bar.set_postfix(rows=len(rows), waits=len(waits), skipped=len(skipped))
             if len(rows) >= save_every:
                 _save_shard(rows, out_dir, shard_index)
                 rows, shard_index = [], shard_index + 1
@@ -236,6 +243,9 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
         if rows:
             _save_shard(rows, out_dir, shard_index)
         bar.close()
+    if skipped and progress:
+        print(f"harvest: skipped {len(skipped)} prompts the API refused, e.g. prompt "
+              f"{skipped[0][0]}: {skipped[0][1]}")
     if not _shards(out_dir):
         raise RuntimeError("Nothing was harvested: is the budget above zero and the prompt "
                            "list non-empty?")
@@ -254,8 +264,10 @@ def _words(texts):
     return words
 
 
-def random_snippets(texts, n: int, n_words=(3, 8), seed: int = 0) -> list[str]:
-    """``n`` prompts: runs of 3-8 consecutive words starting at random places in ``texts``."""
+def random_snippets(texts, n: int, n_words=(3, 8), seed: int = 0,
+                    max_chars: int = 60) -> list[str]:
+    """``n`` prompts: runs of 3-8 consecutive words starting at random places in ``texts``
+    (cut to ``max_chars`` characters)."""
     rng = random.Random(seed)
     words = _words(texts)
     lo, hi = n_words
@@ -263,7 +275,7 @@ def random_snippets(texts, n: int, n_words=(3, 8), seed: int = 0) -> list[str]:
     for _ in range(n):
         k = rng.randint(lo, hi)
         start = rng.randrange(0, max(1, len(words) - k))
-        out.append(" ".join(words[start:start + k]))
+        out.append(" ".join(words[start:start + k])[:max_chars].strip())
     return out
 
 
@@ -288,6 +300,18 @@ def diverse_snippets(texts, n: int, pool: int = 8, n_words=(3, 8), seed: int = 0
         chosen.append(candidates[int(pick)])
     return list(dict.fromkeys(chosen)) + [s for s in candidates if s not in set(chosen)][
         :n - len(set(chosen))]
+
+
+def max_coverage(candidates, n: int) -> list[str]:
+    """``n`` of ``candidates`` chosen greedily to cover the most distinct (lower-cased) words:
+    at each step the candidate that brings the most words not yet covered."""
+    chosen, seen, left = [], set(), list(dict.fromkeys(candidates))
+    for _ in range(min(n, len(left))):
+        best = max(left, key=lambda c: len({w.lower() for w in c.split()} - seen))
+        chosen.append(best)
+        seen |= {w.lower() for w in best.split()}
+        left.remove(best)
+    return chosen
 
 
 def self_instruct_prompts(model, tokenizer, seed_prompts, n: int, max_new_tokens: int = 32,
