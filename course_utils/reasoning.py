@@ -30,7 +30,7 @@ from pathlib import Path
 
 __all__ = ["make_problems", "prompt_of", "trace", "answer_only", "parse_answer", "verify",
            "filter_verified", "char_tokenizer", "load_reasoning_teacher", "make_reasoner",
-           "accuracy", "examples_from_pairs", "ALPHABET"]
+           "accuracy", "examples_from_pairs", "completions_for", "train_students", "ALPHABET"]
 
 ALPHABET = "0123456789+=;>"
 EOS = "<|endoftext|>"
@@ -151,7 +151,16 @@ def accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | None = 
     import torch
     if max_new_tokens is None:
         max_new_tokens = len(trace(0, 0, digits)) + 1
+    from .seqkd import few_threads
     model.eval()
+    right = 0
+    with few_threads(model):
+        right = _count_right(model, tokenizer, pairs, digits, max_new_tokens, batch_size)
+    return right / len(pairs)
+
+
+def _count_right(model, tokenizer, pairs, digits, max_new_tokens, batch_size):
+    import torch
     right = 0
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i:i + batch_size]
@@ -164,7 +173,7 @@ def accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | None = 
         for p, row in zip(prompts, out[:, ids.shape[1]:]):
             text = tokenizer.decode(row, skip_special_tokens=True)
             right += verify(p, text)
-    return right / len(pairs)
+    return right
 
 
 def _save_dir_atomically(path: Path, save) -> None:
@@ -228,3 +237,51 @@ def load_reasoning_teacher(digits: int = 4, n_layer: int = 3, n_embd: int = 96, 
     _save_dir_atomically(path, save)
     model.course_info = dict(info, from_cache=False)
     return model.eval(), tokenizer
+
+
+def completions_for(rows, kind: str):
+    """Training pairs (prompt, completion) of one kind from harvested teacher samples.
+
+    ``kind``: ``"answers"`` (the first sample's final answer only, as ``>digits``; prompts
+    whose sample has no answer are dropped), ``"traces"`` (the first sample per prompt, right
+    or wrong) or ``"verified"`` (the first sample per prompt that the verifier accepts).
+    """
+    rows = list(rows)
+    if kind == "verified":
+        kept = filter_verified(rows)
+        return [r["prompt"] for r in kept], [r["completion"] for r in kept]
+    first, seen = [], set()
+    for r in rows:
+        if r["prompt"] not in seen:
+            seen.add(r["prompt"])
+            first.append(r)
+    if kind == "traces":
+        return [r["prompt"] for r in first], [r["completion"] for r in first]
+    if kind == "answers":
+        out = [(r["prompt"], parse_answer(r["completion"])) for r in first]
+        return [p for p, a in out if a is not None], [f">{a}" for p, a in out if a is not None]
+    raise ValueError(f"kind must be 'answers', 'traces' or 'verified', not {kind!r}.")
+
+
+def train_students(rows, tokenizer, sizes, seeds, test_pairs, digits: int, steps: int,
+                   batch_size: int = 32, lr: float = 3e-3, kinds=("answers", "traces", "verified"),
+                   progress: bool = True):
+    """Train one student per (kind, size, seed) on the harvested ``rows``; return a DataFrame
+    of test accuracy (greedy answers on ``test_pairs``), with the number of training examples."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+    from .seqkd import train_sft
+    n_positions = len(prompt_of(0, 0, digits)) + len(trace(0, 0, digits)) + 2
+    jobs = [(k, s, seed) for seed in seeds for s in sizes for k in kinds]
+    out = []
+    for kind, (n_layer, n_embd), seed in tqdm(jobs, desc="students", disable=not progress):
+        prompts, completions = completions_for(rows, kind)
+        examples = examples_from_pairs(prompts, completions, tokenizer)
+        student = make_reasoner(tokenizer, n_layer, n_embd, 4, n_positions, seed)
+        train_sft(student, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                  progress=False)
+        out.append(dict(kind=kind, size=f"{n_layer}x{n_embd}",
+                        params=sum(p.numel() for p in student.parameters()), seed=seed,
+                        examples=len(examples), accuracy=accuracy(student, tokenizer, test_pairs,
+                                                                  digits)))
+    return pd.DataFrame(out)

@@ -14,11 +14,34 @@ at most the top-20 log-probabilities of each generated token. This module turns 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 
 __all__ = ["sft_examples", "lm_examples", "train_sft", "count_tokens",
            "evaluate_lm", "agreement"]
+
+
+@contextlib.contextmanager
+def few_threads(model, max_params: int = 3_000_000):
+    """Run a *tiny* model on one CPU thread (restored afterwards).
+
+    For models of a few hundred thousand parameters, the work per operation is too small to
+    share between threads: the threads mostly wait for each other, and on a busy machine two
+    threads can be many times slower than one. Larger models and GPUs are left alone.
+    """
+    import torch
+    params = sum(p.numel() for p in model.parameters())
+    device = next(model.parameters()).device
+    if params > max_params or device.type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _ids_from_hex(hex_list, lookup):
@@ -155,6 +178,19 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
         0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     student.train()
     history, order = [], []
+    with few_threads(student):
+        _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sched, rng,
+              soft_weight, temperature, history, order, progress, desc)
+    student.eval()
+    return history
+
+
+def _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sched, rng,
+          soft_weight, temperature, history, order, progress, desc):
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+    from .lm_losses import topk_kl
     for _ in tqdm(range(total), disable=not progress, desc=desc, leave=False):
         if len(order) < batch_size:
             more = list(range(len(examples)))
@@ -178,8 +214,6 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
         opt.step()
         sched.step()
         history.append(float(loss.detach()))
-    student.eval()
-    return history
 
 
 def evaluate_lm(model, blocks, batch_size: int = 32) -> float:
