@@ -429,7 +429,8 @@ class TeacherAPI:
         out_top = [[] for _ in range(n)]
         finish = [None] * n
         past = None
-        with self._model_lock, torch.no_grad():
+        from .seqkd import few_threads
+        with self._model_lock, torch.no_grad(), few_threads(self.model):
             for step in range(max_tokens):
                 result = self.model(input_ids=ids, past_key_values=past, use_cache=True)
                 past = result.past_key_values

@@ -135,10 +135,10 @@ SIZES: dict[str, dict[str, dict]] = {
     # harvested through the API (n samples each), and students (layers, width) over seeds.
     "reasoning": {
         "ci":  dict(digits=2, teacher=dict(n_layer=2, n_embd=48, n_head=4, n_train=3000, steps=150,
-                    batch_size=64, lr=3e-3), prompts=120, samples=2, temperature=1.0,
-                    sizes=[[1, 32]], seeds=[0], steps=60, batch_size=32, lr=3e-3, test=100),
+                    batch_size=64, lr=3e-3), prompts=60, samples=2, temperature=1.0,
+                    sizes=[[1, 32]], seeds=[0], steps=40, batch_size=32, lr=3e-3, test=50),
         "cpu": dict(digits=3, teacher=dict(n_layer=2, n_embd=64, n_head=4, n_train=8000, steps=800,
-                    batch_size=64, lr=3e-3), prompts=500, samples=4, temperature=1.0,
+                    batch_size=64, lr=3e-3), prompts=500, samples=4, temperature=1.5,
                     sizes=[[1, 32], [2, 64]], seeds=[0, 1], steps=250, batch_size=32, lr=3e-3,
                     test=300),
         "gpu": dict(digits=4, teacher=dict(n_layer=3, n_embd=96, n_head=4, n_train=40000,
