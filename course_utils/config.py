@@ -85,8 +85,8 @@ SIZES: dict[str, dict[str, dict]] = {
     "lm_teacher": {
         "ci":  dict(corpus_chars=60_000, vocab_size=512, block_size=64, n_layer=2, n_embd=64,
                     n_head=2, dropout=0.0, steps=60, batch_size=16, lr=3e-3, eval_blocks=16),
-        "cpu": dict(corpus_chars=None, vocab_size=2048, block_size=128, n_layer=4, n_embd=192,
-                    n_head=6, dropout=0.1, steps=600, batch_size=16, lr=2e-3, eval_blocks=64),
+        "cpu": dict(corpus_chars=None, vocab_size=1024, block_size=128, n_layer=4, n_embd=128,
+                    n_head=4, dropout=0.1, steps=600, batch_size=16, lr=2e-3, eval_blocks=32),
         "gpu": dict(corpus_chars=None, vocab_size=4096, block_size=256, n_layer=6, n_embd=384,
                     n_head=6, dropout=0.1, steps=3000, batch_size=32, lr=1e-3, eval_blocks=128),
     },
@@ -100,17 +100,17 @@ SIZES: dict[str, dict[str, dict]] = {
     # Forward vs reverse KL on a 1-D bimodal toy (gradient steps of a Gaussian student).
     "kl_toy": {
         "ci":  dict(steps=150, lr=0.05),
-        "cpu": dict(steps=600, lr=0.05),
-        "gpu": dict(steps=600, lr=0.05),
+        "cpu": dict(steps=300, lr=0.05),
+        "gpu": dict(steps=300, lr=0.05),
     },
     # Students of one size on one token budget: scratch vs token-level KD (lesson 06).
     "lm_kd": {
-        "ci":  dict(n_layer=1, n_embd=32, n_head=2, steps=30, batch_size=8, lr=3e-3, seeds=2,
-                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=10),
-        "cpu": dict(n_layer=2, n_embd=96, n_head=3, steps=300, batch_size=16, lr=3e-3, seeds=3,
-                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=100),
+        "ci":  dict(n_layer=1, n_embd=32, n_head=2, steps=24, batch_size=8, lr=3e-3, seeds=2,
+                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=8, eval_every=8, eval_blocks=8),
+        "cpu": dict(n_layer=2, n_embd=64, n_head=2, steps=150, batch_size=16, lr=3e-3, seeds=3,
+                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=60, eval_every=15, eval_blocks=32),
         "gpu": dict(n_layer=3, n_embd=192, n_head=3, steps=1500, batch_size=32, lr=2e-3, seeds=5,
-                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=500),
+                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=500, eval_every=100, eval_blocks=64),
     },
     # --- lesson 07 ---
     # Black-box distillation through the teacher API: prompts bought per unit of budget

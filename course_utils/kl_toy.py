@@ -27,7 +27,7 @@ def gaussian_logits(mu, log_sigma, grid: torch.Tensor = GRID) -> torch.Tensor:
     return -0.5 * ((grid - mu) / log_sigma.exp()) ** 2 - log_sigma
 
 
-def bimodal_teacher_logits(grid: torch.Tensor = GRID, centres=(-2.5, 2.0), widths=(0.7, 0.9),
+def bimodal_teacher_logits(grid: torch.Tensor = GRID, centres=(-3.0, 2.5), widths=(0.6, 0.8),
                            weights=(0.55, 0.45)) -> torch.Tensor:
     """Logits of a mixture of two Gaussian bumps on the grid (the teacher)."""
     dens = sum(w * torch.exp(-0.5 * ((grid - c) / s) ** 2) / s for c, s, w in zip(centres, widths, weights))

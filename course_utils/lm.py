@@ -15,7 +15,9 @@ Every model here is a transformers causal LM: ``model(input_ids).logits`` has sh
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -27,9 +29,38 @@ from .config import get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
 
 
+SMALL_MODEL_PARAMS = 300_000
+
+
+@contextlib.contextmanager
+def cpu_threads_for(*models):
+    """Run tiny models on the CPU with one thread, then restore torch's setting.
+
+    For models this small (the course's students and ``ci`` teachers) intra-op parallelism
+    costs more in synchronisation than it saves, and on a busy machine several threads per
+    process can make training many times slower. Larger models, GPUs, and an explicit
+    ``OMP_NUM_THREADS`` are left alone.
+    """
+    before = torch.get_num_threads()
+    params = sum(p.numel() for m in models if m is not None for p in m.parameters())
+    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in models if m is not None)
+    small = on_cpu and params < SMALL_MODEL_PARAMS and "OMP_NUM_THREADS" not in os.environ
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
+
+
 @dataclass
 class LMHistory:
-    """What happened during a language-model training run."""
+    """What happened during a language-model training run.
+
+    ``seconds`` counts only this model's optimizer steps (not evaluation, and not a teacher's
+    forward pass shared between students), so ``tokens_per_second`` is its training speed.
+    """
     label: str = ""
     step: list = field(default_factory=list)
     train_loss: list = field(default_factory=list)
@@ -80,6 +111,11 @@ def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: 
     ``agreement`` is the fraction of positions where the student's most likely next token
     is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
     """
+    with cpu_threads_for(model):
+        return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
+
+
+def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
     blocks = _block_tensor(dataset)
     if max_blocks is not None:
         blocks = blocks[:max_blocks]
@@ -129,6 +165,37 @@ def batch_order(n_blocks: int, steps: int, batch_size: int, seed: int) -> list[t
     return [order[s * batch_size:(s + 1) * batch_size] for s in range(steps)]
 
 
+def make_optimizer(model, lr: float, steps: int, weight_decay: float = 0.01, warmup: int | None = None):
+    """AdamW (no decay on biases and norms) with linear warm-up and cosine decay to 10%."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
+    return optimizer, _schedule(optimizer, steps, warmup)
+
+
+def lm_step(model, ids, optimizer, scheduler=None, teacher_logits=None, loss_fn=None) -> float:
+    """One optimizer step on a batch of token ids; returns the loss.
+
+    Without ``teacher_logits``: next-token cross-entropy. With them:
+    ``loss_fn(student_logits, teacher_logits, labels)`` after shifting all three so that
+    position t is compared on predicting token t+1.
+    """
+    if teacher_logits is None:
+        loss = model(input_ids=ids, labels=ids).loss
+    else:
+        s, y, t = shift_for_lm(model(input_ids=ids).logits, ids, teacher_logits)
+        loss = loss_fn(s, t, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return loss.item()
+
+
 def train_lm(model, train, steps: int, batch_size: int = 16, lr: float = 1e-3, valid=None,
              eval_every: int | None = None, eval_blocks: int | None = 64, teacher=None,
              loss_fn=None, seed: int = 0, device=None, weight_decay: float = 0.01,
@@ -141,56 +208,80 @@ def train_lm(model, train, steps: int, batch_size: int = 16, lr: float = 1e-3, v
     AdamW with linear warm-up and cosine decay to 10%; the batches depend only on ``seed``,
     so every student of a comparison sees the same tokens in the same order.
     """
+    runs = compare_students({desc: (model, None if teacher is None else
+                                    (loss_fn or (lambda s, t, y: lm_kd_loss(s, t, y, kind="forward"))))},
+                            train, steps, batch_size, lr, teacher=teacher, valid=valid,
+                            eval_every=eval_every, eval_blocks=eval_blocks, seed=seed, device=device,
+                            weight_decay=weight_decay, warmup=warmup, desc=desc, progress=progress)
+    return runs[desc]
+
+
+def compare_students(runs: dict, train, steps: int, batch_size: int = 16, lr: float = 1e-3,
+                     teacher=None, valid=None, eval_every: int | None = None,
+                     eval_blocks: int | None = 64, seed: int = 0, device=None,
+                     weight_decay: float = 0.01, warmup: int | None = None, desc: str = "students",
+                     progress: bool = True) -> dict:
+    """Train several students side by side on the same batches; returns ``{name: LMHistory}``.
+
+    ``runs`` maps a name to ``(model, loss_fn)``; ``loss_fn=None`` means hard labels
+    (cross-entropy), otherwise ``loss_fn(student_logits, teacher_logits, labels)``. Every
+    student takes the same optimizer steps on the same batches (the order depends only on
+    ``seed``), and the teacher's logits are computed once per batch and shared, so one
+    comparison costs one teacher forward pass per step, however many students learn from it.
+    """
     device = device or get_device()
+    models = [m for m, _ in runs.values()]
+    with cpu_threads_for(*models):
+        return _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every,
+                                 eval_blocks, seed, device, weight_decay, warmup, desc, progress)
+
+
+def _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every, eval_blocks,
+                      seed, device, weight_decay, warmup, desc, progress):
     blocks = _block_tensor(train)
     if len(blocks) == 0:
         raise ValueError("The training set has no blocks.")
-    model.to(device).train()
+    needs_teacher = any(fn is not None for _, fn in runs.values())
+    if needs_teacher and teacher is None:
+        raise ValueError("A loss function was given but no teacher: pass teacher=... .")
     if teacher is not None:
         teacher.to(device).eval()
-        loss_fn = loss_fn or (lambda s, t, y: lm_kd_loss(s, t, y, kind="forward"))
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
-    scheduler = _schedule(optimizer, steps, warmup)
     eval_every = eval_every or max(1, steps // 10)
-    history = LMHistory(label=desc)
+    state = {}
+    for name, (model, fn) in runs.items():
+        model.to(device).train()
+        optimizer, scheduler = make_optimizer(model, lr, steps, weight_decay, warmup)
+        state[name] = (model, fn, optimizer, scheduler, LMHistory(label=name))
     torch.manual_seed(seed)
-    start = time.perf_counter()
-    eval_seconds = 0.0
     bar = tqdm(batch_order(len(blocks), steps, batch_size, seed), desc=desc, disable=not progress,
                leave=False)
     for step, index in enumerate(bar, start=1):
         ids = blocks[index].to(device)
-        if teacher is None:
-            loss = model(input_ids=ids, labels=ids).loss
-        else:
+        teacher_logits = None
+        if needs_teacher:
             with torch.no_grad():
-                t_logits = teacher(input_ids=ids).logits
-            s_logits = model(input_ids=ids).logits
-            s, y, t = shift_for_lm(s_logits, ids, t_logits)
-            loss = loss_fn(s, t, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        history.step.append(step)
-        history.train_loss.append(loss.item())
-        history.tokens += ids.numel()
-        if valid is not None and (step % eval_every == 0 or step == steps):
-            t0 = time.perf_counter()
-            result = evaluate_lm(model, valid, max_blocks=eval_blocks, device=device)
-            model.train()
-            eval_seconds += time.perf_counter() - t0
-            history.valid_step.append(step)
-            history.valid_loss.append(result["loss"])
-            bar.set_postfix(loss=f"{loss.item():.3f}", val_ppl=f"{result['perplexity']:.1f}")
-    history.seconds = time.perf_counter() - start - eval_seconds
-    model.eval()
-    return history
+                teacher_logits = teacher(input_ids=ids).logits
+        for name, (model, fn, optimizer, scheduler, history) in state.items():
+            start = time.perf_counter()
+            loss = lm_step(model, ids, optimizer, scheduler, teacher_logits if fn else None, fn)
+            history.seconds += time.perf_counter() - start
+            history.step.append(step)
+            history.train_loss.append(loss)
+            history.tokens += ids.numel()
+            if valid is not None and (step % eval_every == 0 or step == steps):
+                result = evaluate_lm(model, valid, max_blocks=eval_blocks, device=device)
+                model.train()
+                history.valid_step.append(step)
+                history.valid_loss.append(result["loss"])
+        if len(state) == 1:
+            h = next(iter(state.values()))[-1]
+            post = {"loss": f"{h.train_loss[-1]:.3f}"}
+            if h.valid_loss:
+                post["val_ppl"] = f"{h.final_ppl:.1f}"
+            bar.set_postfix(post)
+    for model, *_ in state.values():
+        model.eval()
+    return {name: st[-1] for name, st in state.items()}
 
 
 # ---------------------------------------------------------------------------------------
@@ -236,6 +327,10 @@ def _kd_trainer_class():
             self.kd = dict(kind=kd_kind, T=temperature, alpha=alpha, beta=beta, k=top_k)
             self.history = history if history is not None else LMHistory(label="KDTrainer")
             self.add_callback(HistoryCallback(self.history))
+
+        def train(self, *args, **kwargs):
+            with cpu_threads_for(self.model):
+                return super().train(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels", inputs["input_ids"])
