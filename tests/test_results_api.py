@@ -68,6 +68,7 @@ def test_trace_students_beat_answer_only_students(tmp_path):
                                digits=S.digits, steps=S.steps, batch_size=S.batch_size, lr=S.lr,
                                kinds=("answers", "traces"), progress=False)
     assert results.accuracy.between(0, 1).all()
-    if PROFILE != "ci":
-        means = results.groupby(["size", "kind"]).accuracy.mean().unstack()
-        assert (means["traces"] > means["answers"]).all(), means
+    if PROFILE != "ci":   # at the largest student size (the smallest may learn nothing at all)
+        largest = results.loc[results.params.idxmax(), "size"]
+        means = results[results["size"] == largest].groupby("kind").accuracy.mean()
+        assert means["traces"] > means["answers"] + 0.1, means
