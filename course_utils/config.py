@@ -126,6 +126,41 @@ SIZES: dict[str, dict[str, dict]] = {
         "gpu": dict(n_layer=3, n_embd=192, n_head=3, steps=1500, batch_size=32, lr=2e-3, seeds=5,
                     top_ks=[1, 5, 20], beta=0.5, trainer_steps=500, eval_every=100, eval_blocks=64),
     },
+    # --- lesson 07 ---
+    # Black-box distillation through the teacher API: prompts bought per unit of budget
+    # (budget_units = multiples of the base budget), student size, SFT epochs.
+    "api_distill": {
+        "ci":  dict(base_prompts=16, budget_units=[1, 2], max_tokens=24, top_logprobs=5,
+                    n_layer=1, n_embd=32, n_head=2, epochs=2, batch_size=8, lr=3e-3, seeds=1,
+                    soft_weight=0.5, eval_blocks=16, eval_len=32, unit_usd=0.004, price_in=0.0025,
+                    price_out=0.01),
+        "cpu": dict(base_prompts=80, budget_units=[1, 2, 4], max_tokens=48, top_logprobs=5,
+                    n_layer=2, n_embd=96, n_head=3, epochs=4, batch_size=16, lr=3e-3, seeds=2,
+                    soft_weight=0.5, eval_blocks=64, eval_len=56, unit_usd=0.04, price_in=0.0025,
+                    price_out=0.01),
+        "gpu": dict(base_prompts=400, budget_units=[1, 2, 4, 8], max_tokens=96, top_logprobs=20,
+                    n_layer=3, n_embd=192, n_head=3, epochs=4, batch_size=32, lr=2e-3, seeds=3,
+                    soft_weight=0.5, eval_blocks=128, eval_len=104, unit_usd=0.4, price_in=0.0025,
+                    price_out=0.01),
+    },
+
+    # --- lesson 08 ---
+    # Reasoning distillation on long addition: the teacher (trained once, cached), the problems
+    # harvested through the API (n samples each), and students (layers, width) over seeds.
+    "reasoning": {
+        "ci":  dict(digits=2, teacher=dict(n_layer=2, n_embd=48, n_head=4, n_train=3000, steps=150,
+                    batch_size=64, lr=3e-3), prompts=60, samples=2, temperature=1.0,
+                    sizes=[[1, 32]], seeds=[0], steps=40, batch_size=32, lr=3e-3, test=50),
+        "cpu": dict(digits=3, teacher=dict(n_layer=2, n_embd=64, n_head=4, n_train=8000, steps=800,
+                    batch_size=64, lr=3e-3), prompts=500, samples=4, temperature=1.5,
+                    sizes=[[1, 32], [2, 64]], seeds=[0, 1], steps=250, batch_size=32, lr=3e-3,
+                    test=300),
+        "gpu": dict(digits=4, teacher=dict(n_layer=3, n_embd=96, n_head=4, n_train=40000,
+                    steps=4000, batch_size=128, lr=2e-3), prompts=4000, samples=4,
+                    temperature=1.0, sizes=[[1, 32], [2, 64], [4, 128]], seeds=[0, 1, 2],
+                    steps=2000, batch_size=64, lr=2e-3, test=1000),
+    },
+
 }
 
 
