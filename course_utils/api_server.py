@@ -429,8 +429,9 @@ class TeacherAPI:
         out_top = [[] for _ in range(n)]
         finish = [None] * n
         past = None
-        from .seqkd import few_threads
-        with self._model_lock, torch.no_grad(), few_threads(self.model):
+        from .config import few_threads
+        from .seqkd import API_MODEL_PARAMS
+        with self._model_lock, torch.no_grad(), few_threads(self.model, max_params=API_MODEL_PARAMS):
             for step in range(max_tokens):
                 result = self.model(input_ids=ids, past_key_values=past, use_cache=True)
                 past = result.past_key_values

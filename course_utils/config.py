@@ -12,6 +12,7 @@ for its experiment with ``size("name")`` instead of writing ``if PROFILE == ...`
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -198,6 +199,33 @@ def get_device(prefer: str | None = None):
     return torch.device("cpu")
 
 
+SMALL_MODEL_PARAMS = 300_000
+
+
+@contextlib.contextmanager
+def few_threads(*models, max_params: int = SMALL_MODEL_PARAMS):
+    """Run tiny models on one CPU thread, then restore torch's setting.
+
+    For models this small (the course's students and ``ci`` teachers) the work per operation
+    is too small to share: threads mostly wait for each other, and on a busy machine two
+    threads can be many times slower than one. Larger models (more than ``max_params`` in
+    all), GPUs, and an explicit ``OMP_NUM_THREADS`` are left alone.
+    """
+    import torch
+    models = [m for m in models if m is not None]
+    params = sum(p.numel() for m in models for p in m.parameters())
+    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in models)
+    small = bool(models) and on_cpu and params <= max_params and "OMP_NUM_THREADS" not in os.environ
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
     import numpy as np
@@ -227,6 +255,10 @@ def cache_dir() -> Path:
             path = Path.home() / ".cache" / "dark-knowledge"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class OfflineError(RuntimeError):
+    """Raised when a loader needs the network and there is none (lessons catch it and skip)."""
 
 
 def is_online(host: str = "huggingface.co", timeout: float = 1.5) -> bool:

@@ -15,7 +15,6 @@ Every model here is a transformers causal LM: ``model(input_ids).logits`` has sh
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -25,33 +24,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import get_device
+from .config import few_threads, get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
-
-
-SMALL_MODEL_PARAMS = 300_000
-
-
-@contextlib.contextmanager
-def cpu_threads_for(*models):
-    """Run tiny models on the CPU with one thread, then restore torch's setting.
-
-    For models this small (the course's students and ``ci`` teachers) intra-op parallelism
-    costs more in synchronisation than it saves, and on a busy machine several threads per
-    process can make training many times slower. Larger models, GPUs, and an explicit
-    ``OMP_NUM_THREADS`` are left alone.
-    """
-    before = torch.get_num_threads()
-    params = sum(p.numel() for m in models if m is not None for p in m.parameters())
-    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in models if m is not None)
-    small = on_cpu and params < SMALL_MODEL_PARAMS and "OMP_NUM_THREADS" not in os.environ
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
 
 
 @dataclass
@@ -111,7 +85,7 @@ def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: 
     ``agreement`` is the fraction of positions where the student's most likely next token
     is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
     """
-    with cpu_threads_for(model):
+    with few_threads(model):
         return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
 
 
@@ -231,7 +205,7 @@ def compare_students(runs: dict, train, steps: int, batch_size: int = 16, lr: fl
     """
     device = device or get_device()
     models = [m for m, _ in runs.values()]
-    with cpu_threads_for(*models):
+    with few_threads(*models):
         return _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every,
                                  eval_blocks, seed, device, weight_decay, warmup, desc, progress)
 
@@ -329,7 +303,7 @@ def _kd_trainer_class():
             self.add_callback(HistoryCallback(self.history))
 
         def train(self, *args, **kwargs):
-            with cpu_threads_for(self.model):
+            with few_threads(self.model):
                 return super().train(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

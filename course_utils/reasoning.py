@@ -151,10 +151,11 @@ def accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | None = 
     import torch
     if max_new_tokens is None:
         max_new_tokens = len(trace(0, 0, digits)) + 1
-    from .seqkd import few_threads
+    from .config import few_threads
+    from .seqkd import API_MODEL_PARAMS
     model.eval()
     right = 0
-    with few_threads(model):
+    with few_threads(model, max_params=API_MODEL_PARAMS):
         right = _count_right(model, tokenizer, pairs, digits, max_new_tokens, batch_size)
     return right / len(pairs)
 

@@ -14,34 +14,17 @@ at most the top-20 log-probabilities of each generated token. This module turns 
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import random
+
+from .config import few_threads
 
 __all__ = ["sft_examples", "lm_examples", "train_sft", "count_tokens",
            "evaluate_lm", "agreement"]
 
 
-@contextlib.contextmanager
-def few_threads(model, max_params: int = 3_000_000):
-    """Run a *tiny* model on one CPU thread (restored afterwards).
-
-    For models of a few hundred thousand parameters, the work per operation is too small to
-    share between threads: the threads mostly wait for each other, and on a busy machine two
-    threads can be many times slower than one. Larger models and GPUs are left alone.
-    """
-    import torch
-    params = sum(p.numel() for p in model.parameters())
-    device = next(model.parameters()).device
-    if params > max_params or device.type != "cpu":
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+# Sequence-level students are up to a few hundred thousand parameters: still faster on one thread.
+API_MODEL_PARAMS = 3_000_000
 
 
 def _ids_from_hex(hex_list, lookup):
@@ -178,7 +161,7 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
         0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     student.train()
     history, order = [], []
-    with few_threads(student):
+    with few_threads(student, max_params=API_MODEL_PARAMS):
         _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sched, rng,
               soft_weight, temperature, history, order, progress, desc)
     student.eval()

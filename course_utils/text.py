@@ -25,7 +25,7 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass, field
 
-from .config import is_online
+from .config import OfflineError, is_online
 
 # Standard-library modules whose docstrings are prose (not just a one-line summary).
 DOCSTRING_MODULES = (
@@ -41,10 +41,6 @@ DOCSTRING_MODULES = (
     "textwrap", "threading", "timeit", "token", "tokenize", "trace", "traceback", "typing",
     "unittest", "uuid", "warnings", "weakref", "webbrowser", "zipfile", "zipimport",
 )
-
-
-class OfflineError(RuntimeError):
-    """Raised when a loader needs the network and there is none."""
 
 
 @dataclass
