@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# --allow-root only when running as root (e.g. in a container); JupyterLab refuses root otherwise.
 lab: $(STAMP)
-	cd lessons && ../$(VENV)/bin/jupyter lab 00_welcome.ipynb
+	cd lessons && ../$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) 00_welcome.ipynb
 
 # Unit tests, exercise checks, lesson/solution sync, every lesson run unsolved, and every
 # solution notebook executed by nbval, all offline in the `ci` profile.

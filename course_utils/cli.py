@@ -9,6 +9,7 @@ commands:
   doctor           what this environment has: versions, device, profile, network
   build [--check]  build lessons/ from solutions/ (--check: fail if out of date)
   grade            grade submitted notebooks (see `course grade --help`)
+  serve MODEL      serve a model behind an OpenAI-compatible API (see `course serve --help`)
 """
 
 
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
             print("course grade is not available in this version.", file=sys.stderr)
             return 2
         return grade_main(rest)
+    if command == "serve":
+        from .api_server import main as serve_main
+        return serve_main(rest)
     print(f"course: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

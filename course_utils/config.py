@@ -12,6 +12,7 @@ for its experiment with ``size("name")`` instead of writing ``if PROFILE == ...`
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -61,23 +62,29 @@ SIZES: dict[str, dict[str, dict]] = {
         "cpu": dict(channels=64, epochs=40, batch_size=128, lr=3e-3),
         "gpu": dict(channels=64, epochs=60, batch_size=128, lr=3e-3),
     },
-    # Scratch vs distilled MLP students (lesson 02).
+    # --- lesson 02 ---
+    # Scratch vs distilled MLP students. `epochs` is the long budget where distillation helps,
+    # `short_epochs` the naive short one where it does not; `extra_samples` MNIST-1D signals
+    # generated with another seed: 80% become an unlabeled transfer set, 20% a validation set.
     "student_mlp": {
-        "ci":  dict(hidden=64, epochs=8, batch_size=128, lr=3e-3, seeds=2),
-        "cpu": dict(hidden=64, epochs=60, batch_size=128, lr=3e-3, seeds=5),
-        "gpu": dict(hidden=64, epochs=80, batch_size=128, lr=3e-3, seeds=10),
+        "ci":  dict(hidden=64, epochs=30, short_epochs=8, batch_size=128, lr=3e-3, seeds=2,
+                    T=4.0, alpha=1.0, extra_samples=2500),
+        "cpu": dict(hidden=64, epochs=200, short_epochs=40, batch_size=128, lr=3e-3, seeds=3,
+                    T=4.0, alpha=1.0, extra_samples=12500),
+        "gpu": dict(hidden=64, epochs=300, short_epochs=40, batch_size=128, lr=3e-3, seeds=10,
+                    T=4.0, alpha=1.0, extra_samples=25000),
     },
-    # The T / alpha sweep of lesson 02.
+    # The T / alpha sweep (one student per cell and seed).
     "kd_sweep": {
-        "ci":  dict(temperatures=[1.0, 4.0], alphas=[0.5], epochs=4, seeds=1),
-        "cpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.1, 0.5, 0.9], epochs=40, seeds=2),
-        "gpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.1, 0.5, 0.9], epochs=60, seeds=3),
+        "ci":  dict(temperatures=[1.0, 4.0], alphas=[0.5, 1.0], epochs=6, seeds=1),
+        "cpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.5, 0.9, 1.0], epochs=60, seeds=1),
+        "gpu": dict(temperatures=[1.0, 2.0, 4.0, 8.0, 16.0], alphas=[0.25, 0.5, 0.9, 1.0], epochs=200, seeds=3),
     },
-    # Hinton's omitted-class experiment (lesson 02).
+    # Hinton's omitted-class experiment: every example of `omitted` left out of the transfer set.
     "omitted_class": {
-        "ci":  dict(epochs=8, temperature=8.0),
-        "cpu": dict(epochs=60, temperature=8.0),
-        "gpu": dict(epochs=80, temperature=8.0),
+        "ci":  dict(omitted=3, epochs=30, T=4.0, seeds=2),
+        "cpu": dict(omitted=3, epochs=200, T=4.0, seeds=3),
+        "gpu": dict(omitted=3, epochs=300, T=4.0, seeds=5),
     },
     # --- lesson 03 ---
     # Fidelity, calibration and failure modes: MLP students against cached teacher logits.
@@ -120,6 +127,82 @@ SIZES: dict[str, dict[str, dict]] = {
         "cpu": dict(student_channels=8, epochs=40, seeds=2, max_shift=3, noise=0.1),
         "gpu": dict(student_channels=8, epochs=200, seeds=3, max_shift=3, noise=0.1),
     },
+    # --- lesson 01 ---
+    # Soft targets: the batch of test examples the gradient checks use, how many random
+    # students (seeds) the T**2 table averages over, and the temperatures it sweeps.
+    "soft_targets": {
+        "ci":  dict(batch=64, seeds=3, temperatures=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+        "cpu": dict(batch=256, seeds=5, temperatures=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+        "gpu": dict(batch=256, seeds=5, temperatures=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+    },
+    # --- lesson 05 ---
+    # The course's teacher LM (course_utils.teachers.load_teacher), trained on Python's own
+    # documentation with a byte-level BPE tokenizer; corpus_chars=None means the whole corpus.
+    "lm_teacher": {
+        "ci":  dict(corpus_chars=60_000, vocab_size=512, block_size=64, n_layer=2, n_embd=64,
+                    n_head=2, dropout=0.0, steps=60, batch_size=16, lr=3e-3, eval_blocks=16),
+        "cpu": dict(corpus_chars=None, vocab_size=1024, block_size=128, n_layer=4, n_embd=128,
+                    n_head=4, dropout=0.1, steps=600, batch_size=16, lr=2e-3, eval_blocks=32),
+        "gpu": dict(corpus_chars=None, vocab_size=4096, block_size=256, n_layer=6, n_embd=384,
+                    n_head=6, dropout=0.1, steps=3000, batch_size=32, lr=1e-3, eval_blocks=128),
+    },
+    # Samples and next-token distributions shown in lesson 05.
+    "lm_samples": {
+        "ci":  dict(max_new_tokens=20, temperatures=[0.0, 1.0]),
+        "cpu": dict(max_new_tokens=60, temperatures=[0.0, 0.7, 1.0, 1.5]),
+        "gpu": dict(max_new_tokens=80, temperatures=[0.0, 0.7, 1.0, 1.5]),
+    },
+    # --- lesson 06 ---
+    # Forward vs reverse KL on a 1-D bimodal toy (gradient steps of a Gaussian student).
+    "kl_toy": {
+        "ci":  dict(steps=150, lr=0.05),
+        "cpu": dict(steps=300, lr=0.05),
+        "gpu": dict(steps=300, lr=0.05),
+    },
+    # Students of one size on one token budget: scratch vs token-level KD (lesson 06).
+    "lm_kd": {
+        "ci":  dict(n_layer=1, n_embd=32, n_head=2, steps=24, batch_size=8, lr=3e-3, seeds=2,
+                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=8, eval_every=8, eval_blocks=8),
+        "cpu": dict(n_layer=2, n_embd=64, n_head=2, steps=150, batch_size=16, lr=3e-3, seeds=3,
+                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=60, eval_every=15, eval_blocks=32),
+        "gpu": dict(n_layer=3, n_embd=192, n_head=3, steps=1500, batch_size=32, lr=2e-3, seeds=5,
+                    top_ks=[1, 5, 20], beta=0.5, trainer_steps=500, eval_every=100, eval_blocks=64),
+    },
+    # --- lesson 07 ---
+    # Black-box distillation through the teacher API: prompts bought per unit of budget
+    # (budget_units = multiples of the base budget), student size, SFT epochs.
+    "api_distill": {
+        "ci":  dict(base_prompts=16, budget_units=[1, 2], max_tokens=24, top_logprobs=5,
+                    n_layer=1, n_embd=32, n_head=2, epochs=2, batch_size=8, lr=3e-3, seeds=1,
+                    soft_weight=0.5, eval_blocks=16, eval_len=32, unit_usd=0.004, price_in=0.0025,
+                    price_out=0.01),
+        "cpu": dict(base_prompts=80, budget_units=[1, 2, 4], max_tokens=48, top_logprobs=5,
+                    n_layer=2, n_embd=96, n_head=3, epochs=4, batch_size=16, lr=3e-3, seeds=2,
+                    soft_weight=0.5, eval_blocks=64, eval_len=56, unit_usd=0.04, price_in=0.0025,
+                    price_out=0.01),
+        "gpu": dict(base_prompts=400, budget_units=[1, 2, 4, 8], max_tokens=96, top_logprobs=20,
+                    n_layer=3, n_embd=192, n_head=3, epochs=4, batch_size=32, lr=2e-3, seeds=3,
+                    soft_weight=0.5, eval_blocks=128, eval_len=104, unit_usd=0.4, price_in=0.0025,
+                    price_out=0.01),
+    },
+
+    # --- lesson 08 ---
+    # Reasoning distillation on long addition: the teacher (trained once, cached), the problems
+    # harvested through the API (n samples each), and students (layers, width) over seeds.
+    "reasoning": {
+        "ci":  dict(digits=2, teacher=dict(n_layer=2, n_embd=48, n_head=4, n_train=3000, steps=150,
+                    batch_size=64, lr=3e-3), prompts=60, samples=2, temperature=1.0,
+                    sizes=[[1, 32]], seeds=[0], steps=40, batch_size=32, lr=3e-3, test=50),
+        "cpu": dict(digits=3, teacher=dict(n_layer=2, n_embd=64, n_head=4, n_train=8000, steps=800,
+                    batch_size=64, lr=3e-3), prompts=500, samples=4, temperature=1.5,
+                    sizes=[[1, 32], [2, 64]], seeds=[0, 1], steps=250, batch_size=32, lr=3e-3,
+                    test=300),
+        "gpu": dict(digits=4, teacher=dict(n_layer=3, n_embd=96, n_head=4, n_train=40000,
+                    steps=4000, batch_size=128, lr=2e-3), prompts=4000, samples=4,
+                    temperature=1.0, sizes=[[1, 32], [2, 64], [4, 128]], seeds=[0, 1, 2],
+                    steps=2000, batch_size=64, lr=2e-3, test=1000),
+    },
+
 }
 
 
@@ -157,6 +240,33 @@ def get_device(prefer: str | None = None):
     return torch.device("cpu")
 
 
+SMALL_MODEL_PARAMS = 300_000
+
+
+@contextlib.contextmanager
+def few_threads(*models, max_params: int = SMALL_MODEL_PARAMS):
+    """Run tiny models on one CPU thread, then restore torch's setting.
+
+    For models this small (the course's students and ``ci`` teachers) the work per operation
+    is too small to share: threads mostly wait for each other, and on a busy machine two
+    threads can be many times slower than one. Larger models (more than ``max_params`` in
+    all), GPUs, and an explicit ``OMP_NUM_THREADS`` are left alone.
+    """
+    import torch
+    models = [m for m in models if m is not None]
+    params = sum(p.numel() for m in models for p in m.parameters())
+    on_cpu = all(next(m.parameters()).device.type == "cpu" for m in models)
+    small = bool(models) and on_cpu and params <= max_params and "OMP_NUM_THREADS" not in os.environ
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
     import numpy as np
@@ -186,6 +296,10 @@ def cache_dir() -> Path:
             path = Path.home() / ".cache" / "dark-knowledge"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class OfflineError(RuntimeError):
+    """Raised when a loader needs the network and there is none (lessons catch it and skip)."""
 
 
 def is_online(host: str = "huggingface.co", timeout: float = 1.5) -> bool:

@@ -17,14 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import cache_dir, is_online, size
+from .config import OfflineError, cache_dir, is_online, size
 from .io import atomic_save_npz, load_npz
 
 MNIST1D_CLASSES = [str(i) for i in range(10)]
-
-
-class OfflineError(RuntimeError):
-    """Raised when a loader needs the network and there is none."""
 
 
 @dataclass

@@ -21,8 +21,12 @@ def plot_history(histories, ax=None, metric: str = "test_accuracy"):
     return ax
 
 
-def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = ""):
-    """Bar chart of one or several probability vectors side by side (e.g. several T)."""
+def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = "", log: bool = False):
+    """Bar chart of one or several probability vectors side by side (e.g. several T).
+
+    ``log=True`` uses a logarithmic probability axis, which shows the tiny probabilities of
+    the wrong classes (1e-9 next to 1e-3) that a linear axis draws as nothing.
+    """
     probs = torch.as_tensor(probs, dtype=torch.float32)
     probs = probs[None] if probs.dim() == 1 else probs
     k, n = probs.shape
@@ -33,12 +37,48 @@ def plot_soft_targets(probs, classes=None, labels=None, ax=None, title: str = ""
         ax.bar(np.arange(n) + (i - (k - 1) / 2) * width, p.numpy(), width,
                label=labels[i] if labels else None)
     ax.set_xticks(np.arange(n), classes)
-    ax.set_ylabel("probability")
-    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability" + (" (log scale)" if log else ""))
+    if log:
+        positive = probs[probs > 0]
+        floor = float(positive.min()) if len(positive) else 1e-12
+        ax.set_yscale("log")
+        ax.set_ylim(max(floor / 3, 1e-30), 1.5)
+    else:
+        ax.set_ylim(0, 1)
     if title:
         ax.set_title(title)
     if labels:
         ax.legend(fontsize=8)
+    return ax
+
+
+def plot_temperature_curves(logits, classes=None, temperatures=None, ax=None, title: str = ""):
+    """Each class's probability in ``softmax(logits / T)`` as T varies (log-scaled T axis).
+
+    The argmax class is drawn thick. At T -> 0 it takes everything; as T grows every curve
+    tends to ``1 / num_classes`` (dashed line).
+    """
+    logits = torch.as_tensor(logits, dtype=torch.float32).reshape(-1)
+    n = logits.shape[0]
+    classes = classes or [str(i) for i in range(n)]
+    temperatures = torch.as_tensor(np.geomspace(0.25, 50, 120) if temperatures is None else temperatures,
+                                   dtype=torch.float32)
+    if (temperatures <= 0).any():
+        raise ValueError("Temperatures must be positive.")
+    probs = torch.softmax(logits[None] / temperatures[:, None], dim=-1).numpy()
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    top = int(logits.argmax())
+    for c in range(n):
+        ax.plot(temperatures.numpy(), probs[:, c], lw=2.5 if c == top else 1.2,
+                label=classes[c])
+    ax.axhline(1 / n, color="grey", ls="--", lw=1)
+    ax.axvline(1.0, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T (log scale)")
+    ax.set_ylabel("probability")
+    ax.legend(fontsize=7, ncol=2, title="class", title_fontsize=7)
+    if title:
+        ax.set_title(title)
     return ax
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import get_device
+from .config import few_threads, get_device
 from .data import make_loader
 from .losses import kd_loss
 
@@ -75,6 +75,14 @@ def _train(model, loader, epochs, lr, step_loss, test, device, desc, weight_deca
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * len(loader)))
     history, start = History(label=desc), time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    with few_threads(model):
+        _epochs(model, loader, bar, optimizer, scheduler, step_loss, test, device, history)
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history
+
+
+def _epochs(model, loader, bar, optimizer, scheduler, step_loss, test, device, history):
     for epoch in bar:
         total, count = 0.0, 0
         for x, y in loader:
@@ -91,9 +99,6 @@ def _train(model, loader, epochs, lr, step_loss, test, device, desc, weight_deca
         if test is not None:
             history.test_accuracy.append(evaluate(model, test)["accuracy"])
             bar.set_postfix(loss=f"{total / count:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
-    history.seconds = time.perf_counter() - start
-    model.eval()
-    return history
 
 
 def fit(model, train, epochs: int = 10, lr: float = 3e-3, test=None, batch_size: int = 128,

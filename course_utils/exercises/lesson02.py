@@ -1,0 +1,179 @@
+"""Questions of lesson 02 (first distillation)."""
+import numpy as np
+import torch
+
+from .core import (CustomProblem, FunctionProblem, Incorrect, ThoughtProblem, ____, as_real,
+                   describe)
+
+__all__ = ["q1", "q2", "q3", "q4", "____"]
+
+
+# ---------------------------------------------------------------------------------------
+# q1: mean and std of the paired differences
+# ---------------------------------------------------------------------------------------
+def _paired_gain(results):
+    if type(results) is not dict or "KD" not in results or "scratch" not in results:
+        raise Incorrect("`results` should be the dict from the multi-seed cell, with the keys "
+                        "'scratch' and 'KD'. Re-run that cell.")
+    kd = np.asarray(results["KD"], dtype=float) * 100
+    scratch = np.asarray(results["scratch"], dtype=float) * 100
+    if kd.shape != scratch.shape or len(kd) < 2:
+        raise Incorrect("`results['KD']` and `results['scratch']` need the same seeds, at least two.")
+    return kd, scratch
+
+
+def _check_q1(results, gain_mean, gain_std):
+    kd, scratch = _paired_gain(results)
+    diff = kd - scratch
+    mean, std = as_real(gain_mean, "gain_mean"), as_real(gain_std, "gain_std")
+    close = lambda a, b: abs(a - b) <= 1e-6 + 1e-4 * abs(b)
+    if close(mean, -diff.mean()) and not close(mean, diff.mean()):
+        raise Incorrect("`gain_mean` has the wrong sign: the gain is KD minus scratch.")
+    if close(mean, diff.mean() / 100) and not close(mean, diff.mean()):
+        raise Incorrect("`gain_mean` looks like a fraction; give it in percentage points "
+                        "(multiply the accuracies by 100).")
+    if not close(mean, diff.mean()):
+        raise Incorrect(f"`gain_mean` has the wrong value ({mean:.4g}): average, over the seeds, "
+                        "of (KD accuracy − scratch accuracy), in percentage points.")
+    if close(std, diff.std(ddof=0)) and not close(std, diff.std(ddof=1)):
+        raise Incorrect("`gain_std` divides by n: with a handful of seeds use the sample standard "
+                        "deviation (`ddof=1`, divide by n − 1), as `stats.mean_std` does.")
+    if close(std, abs(kd.std(ddof=1) - scratch.std(ddof=1))) and not close(std, diff.std(ddof=1)):
+        raise Incorrect("`gain_std` is the difference of the two standard deviations. We want "
+                        "the spread of the per-seed differences.")
+    if close(std, (diff / 100).std(ddof=1)) and not close(std, diff.std(ddof=1)):
+        raise Incorrect("`gain_std` looks like a fraction; give it in percentage points.")
+    if not close(std, diff.std(ddof=1)):
+        raise Incorrect(f"`gain_std` has the wrong value ({std:.4g}): the standard deviation "
+                        "(ddof=1) of the per-seed differences.")
+
+
+q1 = CustomProblem(
+    name="q1",
+    vars=["results", "gain_mean", "gain_std"],
+    checker=_check_q1,
+    hints=["Turn `results['KD']` and `results['scratch']` into NumPy arrays, multiply by 100 and "
+           "subtract them: one difference per seed (the same seed gave both students the same "
+           "initial weights and batch order).",
+           "`diff.mean()` and `diff.std(ddof=1)`."],
+    solution="```python\nkd = np.array(results['KD']) * 100\nscratch = np.array(results['scratch']) * 100\n"
+             "diff = kd - scratch\ngain_mean, gain_std = diff.mean(), diff.std(ddof=1)\n```",
+    correct_message="the paired t-test below divides `gain_mean` by `gain_std / sqrt(n)`: a gain "
+                    "is convincing when it is large compared with its seed-to-seed spread.",
+)
+
+
+# ---------------------------------------------------------------------------------------
+# q2: the transfer set without 3s (a mask on the labels)
+# ---------------------------------------------------------------------------------------
+def _train_labels():
+    from ..data import load_mnist1d
+    return load_mnist1d().y_train
+
+
+def _check_q2(no3_mask):
+    y = _train_labels()
+    if type(no3_mask) is np.ndarray:
+        no3_mask = torch.from_numpy(no3_mask)
+    if type(no3_mask) is not torch.Tensor:
+        raise Incorrect(f"`no3_mask` should be a tensor of True/False, one per training example, "
+                        f"but it is {describe(no3_mask)}.")
+    if no3_mask.dim() != 1 or len(no3_mask) != len(y):
+        n_test = int(round(len(y) / 4))
+        extra = " (that is the size of the test set: build it from `data.y_train`)" \
+            if len(no3_mask) == n_test else ""
+        raise Incorrect(f"`no3_mask` should have shape ({len(y)},), one entry per training "
+                        f"example, but it has shape {tuple(no3_mask.shape)}{extra}.")
+    if no3_mask.dtype != torch.bool:
+        raise Incorrect(f"`no3_mask` has dtype {str(no3_mask.dtype).replace('torch.', '')}; "
+                        "a mask for indexing must be boolean (a comparison such as `y != 3` gives one).")
+    if torch.equal(no3_mask, y == 3):
+        raise Incorrect("`no3_mask` keeps only the 3s. We want every example *except* the 3s.")
+    if not torch.equal(no3_mask, y != 3):
+        wrong = int((no3_mask != (y != 3)).sum())
+        raise Incorrect(f"`no3_mask` is wrong for {wrong} training examples: it should be True "
+                        "exactly where the label is not 3.")
+
+
+q2 = CustomProblem(
+    name="q2",
+    vars=["no3_mask"],
+    checker=_check_q2,
+    hints=["Compare the training labels with 3: the result is a tensor of True/False.",
+           "`data.y_train != 3`."],
+    solution="```python\nno3_mask = data.y_train != 3\n```",
+    correct_message="indexing with it (`x[no3_mask]`) keeps the rows where it is True.",
+)
+
+
+# ---------------------------------------------------------------------------------------
+# q3: raise one class's logit
+# ---------------------------------------------------------------------------------------
+def _raise_logit(logits, cls, shift):
+    out = logits.clone()
+    out[:, cls] = out[:, cls] + shift
+    return out
+
+
+def _row_instead(logits, cls, shift):
+    out = logits.clone()
+    out[cls] = out[cls] + shift
+    return out
+
+
+def _every_logit(logits, cls, shift):
+    return logits + shift
+
+
+def _times(logits, cls, shift):
+    out = logits.clone()
+    out[:, cls] = out[:, cls] * shift
+    return out
+
+
+def _cases():
+    g = torch.Generator().manual_seed(2)
+    return [((torch.randn(8, 10, generator=g), 3, 3.5), {}),
+            ((torch.randn(9, 10, generator=g), 7, -1.25), {}),
+            ((torch.randn(5, 4, generator=g), 0, 2.0), {})]
+
+
+q3 = FunctionProblem(
+    var="raise_logit",
+    name="q3",
+    reference=_raise_logit,
+    cases=_cases,
+    mistakes=[(_row_instead, "you raised a *row* (one example's logits). Each row is an example and "
+                             "each column a class: raise column `cls`, i.e. `logits[:, cls]`."),
+              (_every_logit, "you added the shift to every logit: softmax does not change when all "
+                             "logits move together. Only class `cls` should move."),
+              (_times, "you multiplied the logit by the shift. A bias is *added* to the logit.")],
+    hints=["Rows are examples, columns are classes. Work on a copy: `out = logits.clone()`.",
+           "`out[:, cls] += shift`, then `return out`."],
+    solution="```python\ndef raise_logit(logits, cls, shift):\n    out = logits.clone()\n"
+             "    out[:, cls] += shift\n    return out\n```",
+    correct_message="adding `shift` to the bias of output unit `cls` does exactly this to every "
+                    "example's logits.",
+)
+
+
+# ---------------------------------------------------------------------------------------
+# q4: why did the short run not help?
+# ---------------------------------------------------------------------------------------
+q4 = ThoughtProblem(
+    name="q4",
+    solution=(
+        "Three things, all visible in this notebook. (1) **The student is not short of labels, it "
+        "is short of capacity and of data.** A 64-unit MLP cannot represent the teacher's function "
+        "(the CNN is translation-aware, the MLP is not), and on 4,000 examples it overfits the hard "
+        "labels quickly: more epochs barely help the scratch student. (2) **Matching a teacher is a "
+        "harder target than fitting labels**, so it needs a longer schedule: at the short budget the "
+        "distilled student is still climbing when the learning rate reaches zero; at the long budget "
+        "it keeps improving while the scratch student does not (Beyer et al. 2022, arXiv:2106.05237, "
+        "call this a *patient* teacher). (3) **The soft targets are only informative where the "
+        "teacher is queried.** On the 4,000 training inputs the teacher is almost always right "
+        "and confident, so its soft targets say little more than the labels. On fresh inputs (the "
+        "unlabeled transfer set) every query is new information, which is why that variant helps "
+        "most — and why distilling through an API works at all. Lesson 03 looks at what the student "
+        "copies (fidelity, calibration) and at the capacity gap."),
+)

@@ -1,0 +1,138 @@
+"""Questions of lesson 08 (reasoning distillation): parse the answer, verify it, filter traces."""
+from __future__ import annotations
+
+import re
+
+from .core import CustomProblem, FunctionProblem, Incorrect, NotAttempted, ____, call_learner
+
+__all__ = ["q1", "q2", "q3", "____"]
+
+
+def _parse(text):
+    if not isinstance(text, str):
+        return None
+    match = re.search(r">(\d+)\s*$", text.strip())
+    return int(match.group(1)) if match else None
+
+
+_PARSE_CASES = [
+    ("7+5+0=12;4+8+1=13;3+2+1=06;>0632",), (">0632",), ("7+5+0=12;4+8+1=13;>",),
+    ("7+5+0=12;4+8+1=13;3+2",), ("1+1+0=02;>1;>02",), (">01234\n",), ("",),
+    ("9+9+0=18;9+9+1=19;>198",), ("garbage 12",),
+]
+
+_PARSE_MISTAKES = [
+    (lambda t: int(re.findall(r"\d+", t)[-1]) if re.findall(r"\d+", t) else None,
+     "you take the last number anywhere in the text; an unfinished trace (no `>` at the end) "
+     "has no answer yet, so return None."),
+    (lambda t: int(t.split(">")[1]) if ">" in t and t.split(">")[1].strip().isdigit() else None,
+     "with several `>` the final answer is after the *last* one."),
+]
+
+
+def _check_parse(parse_answer):
+    if not callable(parse_answer):
+        raise Incorrect("`parse_answer` should be a function.")
+    got = []
+    for (text,) in _PARSE_CASES:
+        out = call_learner(parse_answer, "parse_answer", (text,))
+        if out is not None and type(out) is not int:
+            raise Incorrect(f"`parse_answer({text!r})` returned {out!r}: return an int (or None).")
+        got.append(out)
+    for wrong, message in _PARSE_MISTAKES:
+        if all(wrong(t) == g for (t,), g in zip(_PARSE_CASES, got)):
+            raise Incorrect(message)
+    for (text,), out in zip(_PARSE_CASES, got):
+        want = _parse(text)
+        if out != want:
+            if want is None:
+                raise Incorrect(f"`parse_answer({text!r})` returned {out!r}, but this text has "
+                                "no final answer: return None.")
+            raise Incorrect(f"`parse_answer({text!r})` returned {out!r}, not the number after "
+                            "the last `>`.")
+
+
+q1 = CustomProblem(
+    vars=["parse_answer"], checker=_check_parse, name="q1",
+    hints=["The answer is the digits after the last `>`, at the end of the text.",
+           "`re.search(r'>(\\d+)\\s*$', text.strip())`; return None when it does not match."],
+    solution="```python\ndef parse_answer(text):\n    match = re.search(r'>(\\d+)\\s*$', text.strip())\n"
+             "    return int(match.group(1)) if match else None\n```",
+    correct_message="a trace that never reaches `>` has no answer: the verifier will reject it.",
+)
+
+
+def _verify(prompt, completion):
+    match = re.fullmatch(r"\s*(\d+)\+(\d+)=\s*", prompt)
+    answer = _parse(completion)
+    return bool(match) and answer is not None and answer == int(match.group(1)) + int(match.group(2))
+
+
+_VERIFY_CASES = [
+    ("347+285=", "7+5+0=12;4+8+1=13;3+2+1=06;>0632"), ("347+285=", ">0632"),
+    ("347+285=", "7+5+0=12;4+8+1=13;3+2+1=06;>0631"), ("347+285=", "7+5+0=12;4+8+1=13;3+2+1=06;"),
+    ("999+001=", ">1000"), ("12+34=", ">046"), ("12+34=", ">46"), ("12+34=", ">64"),
+    ("12+34=", "2+4+0=06;1+3+0=04;>064"), ("347+285=", ">5632"), ("12+34=", ">146"),
+]
+
+q2 = FunctionProblem(
+    name="q2", var="verify", reference=_verify, cases=_VERIFY_CASES,
+    mistakes=[
+        (lambda p, c: _parse(c) is not None,
+         "you accept every completion that has an answer, right or wrong: compare it with the sum."),
+        (lambda p, c: c.strip().endswith(str(sum(int(x) for x in re.findall(r"\d+", p)))),
+         "compare numbers, not strings: `>0632` and 632 are the same answer."),
+    ],
+    hints=["Read the two numbers from the prompt (`re.fullmatch(r'(\\d+)\\+(\\d+)=', prompt)`).",
+           "Use your `parse_answer` (or `course_utils.reasoning.parse_answer`) on the completion "
+           "and compare with the true sum; no answer means False."],
+    solution="```python\ndef verify(prompt, completion):\n"
+             "    a, b = map(int, re.fullmatch(r'(\\d+)\\+(\\d+)=', prompt).groups())\n"
+             "    answer = parse_answer(completion)\n"
+             "    return answer is not None and answer == a + b\n```",
+    correct_message="a verifier is the whole trick of rejection sampling: cheap to run, exact.",
+)
+
+
+def _filter(rows):
+    kept, done = [], set()
+    for row in rows:
+        if row["prompt"] not in done and _verify(row["prompt"], row["completion"]):
+            kept.append(row)
+            done.add(row["prompt"])
+    return kept
+
+
+def _rows():
+    return [
+        {"prompt": "12+34=", "completion": "2+4+0=06;1+3+0=04;>064"},
+        {"prompt": "12+34=", "completion": "2+4+0=06;1+3+0=04;>046"},
+        {"prompt": "12+34=", "completion": "2+4+0=06;1+3+0=04;>046"},
+        {"prompt": "55+55=", "completion": "5+5+0=10;5+5+1=10;>100"},
+        {"prompt": "55+55=", "completion": "5+5+0=10;5+5+1=11;>110"},
+        {"prompt": "90+19=", "completion": "0+9+0=09;9+1+0=10;>109"},
+        {"prompt": "70+01=", "completion": "0+1+0=01;7+0+0=07;>071"},
+        {"prompt": "70+01=", "completion": ">071"},
+    ]
+
+
+q3 = FunctionProblem(
+    name="q3", var="filter_verified", reference=_filter, cases=[((_rows(),), {})],
+    mistakes=[
+        (lambda rows: [r for r in rows if _verify(r["prompt"], r["completion"])],
+         "you keep *every* correct sample; keep one per prompt (the first), or prompts the "
+         "teacher finds easy would count several times."),
+        (lambda rows: list({r["prompt"]: r for r in rows}.values()),
+         "you keep one sample per prompt but never check it: that is the unfiltered set."),
+        (lambda rows: [r for r in rows if not _verify(r["prompt"], r["completion"])],
+         "you kept the wrong answers."),
+    ],
+    hints=["Loop over the rows; skip prompts you already kept one for.",
+           "Keep a row when `verify(row['prompt'], row['completion'])` is True."],
+    solution="```python\ndef filter_verified(rows):\n    kept, done = [], set()\n"
+             "    for row in rows:\n"
+             "        if row['prompt'] not in done and verify(row['prompt'], row['completion']):\n"
+             "            kept.append(row)\n            done.add(row['prompt'])\n"
+             "    return kept\n```",
+    correct_message="this is rejection sampling: sample several traces, keep one the verifier accepts.",
+)

@@ -1,0 +1,62 @@
+"""Call a learner's function on given cases (run inside the sandbox, as the learner's uid).
+
+Reads ``{"imports", "source", "name", "cases", "out"}`` as JSON on stdin; writes to ``out``
+one entry per case: ``{"ok": encoded result}`` or ``{"error": {"type", "message", "line",
+"text"}}``. The judge replays these results to the problem's check, so the learner's code
+never runs in the judge's process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.read())
+    from .encoding import decode, encode
+
+    results = []
+    namespace: dict = {"__name__": "__learner__"}
+    fn = None
+    setup_error = None
+    try:
+        exec(compile(spec["imports"], "<lesson imports>", "exec"), namespace)
+        exec(compile(spec["source"], "<your code>", "exec"), namespace)
+        fn = namespace.get(spec["name"])
+        if not callable(fn):
+            setup_error = {"type": "NameError", "message": f"name {spec['name']!r} is not defined",
+                           "line": 0, "text": ""}
+    except BaseException as error:  # noqa: BLE001 - the learner's code
+        setup_error = _describe(error, spec["source"])
+    for case in spec["cases"]:
+        if setup_error:
+            results.append({"error": setup_error})
+            continue
+        try:
+            args = decode(case["args"])
+            kwargs = decode(case["kwargs"])
+            results.append({"ok": encode(fn(*args, **kwargs))})
+        except BaseException as error:  # noqa: BLE001
+            results.append({"error": _describe(error, spec["source"])})
+    data = json.dumps({"results": results})
+    with open(spec["out"] + ".tmp", "w") as f:
+        f.write(data)
+    os.replace(spec["out"] + ".tmp", spec["out"])
+
+
+def _describe(error: BaseException, source: str) -> dict:
+    line, text = 0, ""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename == "<your code>":
+            line = frame.lineno or 0
+            lines = source.split("\n")
+            text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+            break
+    return {"type": type(error).__name__[:100], "message": str(error)[:500], "line": line,
+            "text": text[:200]}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The judge: checks extracted answers in a fresh process the learner's code never ran in.
+
+Run as ``python -m course_utils.grading.judge`` with ``{"module", "hidden", "answers",
+"imports", "limits"}`` as JSON on stdin; prints ``{"problems": [...]}`` as JSON. It rebuilds
+the answers with :func:`.encoding.decode` (exact types only), evaluates the lesson's
+problems -- the same objects and messages as the learner's ``check()`` -- and then the hidden
+checks. A function answer is never defined here: it is called in a sandbox of its own on
+the problem's cases (see :mod:`.calls`) and its results are replayed to the check.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import linecache
+import os
+import sys
+
+from ..exercises import core
+from .encoding import EncodingError, FunctionAnswer, decode, encode, standin
+
+
+def problems_of(module) -> dict:
+    """The graded problems of a question module, by name, in natural order."""
+    found = {}
+    for name in sorted(vars(module), key=_natural):
+        value = getattr(module, name)
+        if isinstance(value, core.Problem) and not name.startswith("_"):
+            found[name] = value
+    return found
+
+
+def _natural(text: str):
+    import re
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+def graded(problem) -> bool:
+    """Thought questions without an answer variable are not graded."""
+    return bool(problem.vars)
+
+
+def load_hidden(module, source: str) -> dict:
+    """Run the lesson's hidden-check cells; return ``{problem name: [Problem, ...]}``."""
+    if not source.strip():
+        return {}
+    namespace = dict(vars(module))
+    namespace.update({k: getattr(core, k) for k in ("EqualityProblem", "FunctionProblem",
+                                                    "CustomProblem", "ThoughtProblem",
+                                                    "MultipartProblem", "Incorrect",
+                                                    "NotAttempted", "assert_close", "describe")})
+    exec(compile(source, "<hidden checks>", "exec"), namespace)
+    hidden = namespace.get("hidden_checks", {})
+    if not isinstance(hidden, dict):
+        raise TypeError("`hidden_checks` must be a dict {problem name: Problem or list}")
+    out = {}
+    for name, checks in hidden.items():
+        checks = [checks] if isinstance(checks, core.Problem) else list(checks)
+        if not all(isinstance(c, core.Problem) for c in checks):
+            raise TypeError(f"hidden_checks[{name!r}] must hold Problem objects")
+        out[name] = checks
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Function answers: called in a sandbox, replayed here
+# ----------------------------------------------------------------------------------------
+def _rebuild_error(info: dict, source: str) -> BaseException:
+    name = str(info.get("type", "Exception"))[:100]
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception) or cls is SystemExit):
+        cls = type(name if name.isidentifier() else "Exception", (Exception,), {})
+    try:
+        error = cls(str(info.get("message", "")))
+    except Exception:  # noqa: BLE001
+        error = type(name if name.isidentifier() else "Exception", (Exception,), {})(info.get("message", ""))
+    line = int(info.get("line") or 0)
+    if line > 0:  # give the error a frame at the learner's line, as check() reports it
+        lines = source.split("\n")
+        linecache.cache["<your code>"] = (len(source), None, [l + "\n" for l in lines], "<your code>")
+        try:
+            exec(compile("\n" * (line - 1) + "raise __error", "<your code>", "exec"),
+                 {"__error": error})
+        except BaseException as raised:  # noqa: BLE001
+            return raised
+    return error
+
+
+def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dict, events: list):
+    """A stand-in function that returns what the learner's function returned in the sandbox."""
+    from .sandbox import next_uid, run_job
+    import secrets
+
+    cases = problem.cases()
+    try:
+        encoded = [{"args": encode(tuple(a)), "kwargs": encode(dict(k))} for a, k in cases]
+    except EncodingError as error:
+        raise RuntimeError(f"the test cases cannot be sent to the sandbox: {error}")
+    job = {"imports": imports, "source": answer.source, "name": answer.name, "cases": encoded,
+           "uid": next_uid(), "nonce": secrets.token_hex(8), "limits": limits,
+           "hide": limits.get("hide", []), "profile": limits.get("profile")}
+    result = run_job("calls", job, timeout=limits["total_s"] + 60)
+    events.extend(result.get("events", []))
+    results = (result.get("calls") or {}).get("results") or []
+    position = [0]
+
+    def fn(*args, **kwargs):
+        i = position[0]
+        position[0] += 1
+        if i >= len(cases) or i >= len(results):
+            raise TimeoutError("your function did not finish within the time limit")
+        if encode(tuple(args)) != encoded[i]["args"]:
+            raise RuntimeError("the check's test cases changed between runs")
+        entry = results[i]
+        if "ok" in entry:
+            return decode(entry["ok"])
+        raise _rebuild_error(entry.get("error", {}), answer.source)
+
+    fn.__name__ = answer.name
+    return fn
+
+
+def judge(module_name: str, hidden_source: str, answers: dict, imports: str = "",
+          limits: dict | None = None) -> dict:
+    module = importlib.import_module(module_name)
+    problems = {n: p for n, p in problems_of(module).items() if graded(p)}
+    events: list = []
+    namespace, unreadable = {}, []
+    for var, data in (answers or {}).items():
+        try:
+            namespace[str(var)] = decode(data)
+        except (EncodingError, ValueError, TypeError, OverflowError, RuntimeError) as error:
+            unreadable.append(f"`{var}` could not be read back ({error})")
+            namespace[str(var)] = standin("unreadable_value", "learner")
+    try:
+        hidden = load_hidden(module, hidden_source)
+        hidden_error = None
+    except Exception as error:  # noqa: BLE001 - the instructor's code
+        hidden, hidden_error = {}, f"{type(error).__name__}: {error}"
+    out = []
+    for name, problem in problems.items():
+        ns = dict(namespace)
+        for var in problem.vars:
+            if isinstance(ns.get(var), FunctionAnswer):
+                if isinstance(problem, core.FunctionProblem):
+                    try:
+                        ns[var] = replayed_function(problem, ns[var], imports, limits or {}, events)
+                    except Exception as error:  # noqa: BLE001
+                        ns[var] = standin("function", "learner")
+                        events.append(f"{name}: {error}")
+                else:
+                    ns[var] = standin("function", "learner")
+        outcome = problem.evaluate(ns)
+        hidden_outcomes = []
+        if hidden_error:
+            hidden_outcomes.append(core.Outcome(core.CHECKER_ERROR, "the hidden checks could "
+                                                "not be loaded: tell your instructor."))
+        elif outcome.correct:
+            for check in hidden.get(name, []):
+                for var in check.vars:
+                    if isinstance(ns.get(var), FunctionAnswer):
+                        ns[var] = standin("function", "learner")
+                hidden_outcomes.append(check.evaluate(ns))
+        passed = outcome.correct and all(h.status in (core.CORRECT, core.INFO)
+                                         for h in hidden_outcomes)
+        out.append({"name": name, "vars": list(problem.vars), "status": outcome.status,
+                    "message": outcome.message,
+                    "hidden": [{"status": h.status, "message": h.message} for h in hidden_outcomes],
+                    "hidden_count": len(hidden.get(name, [])), "score": 1 if passed else 0})
+    return {"problems": out, "events": events, "unreadable": unreadable,
+            "hidden_error": hidden_error}
+
+
+def _judge_job(job: dict) -> dict:
+    try:
+        return judge(job["module"], job.get("hidden", ""), job.get("answers") or {},
+                     job.get("imports", ""), job.get("limits"))
+    except BaseException as error:  # noqa: BLE001 - reported, never a crash of the run
+        return {"problems": None, "error": f"{type(error).__name__}: {str(error)[:500]}"}
+
+
+def serve(module_name: str) -> None:
+    """Judge one job per stdin line, each in a fresh child forked from this clean process.
+
+    This process imports torch and the lesson's questions once and never sees a learner's
+    answers; every job is judged in a new fork of it (cheap: nothing is imported again), so
+    no learner's data can influence another's judging. One result line per job on stdout.
+    """
+    import signal
+
+    importlib.import_module(module_name)
+    import torch
+    torch.set_num_threads(1)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            try:
+                job = json.loads(line)
+                signal.alarm(int((job.get("limits") or {}).get("total_s", 600)) + 60)
+                data = json.dumps(_judge_job(job))
+            except BaseException as error:  # noqa: BLE001
+                data = json.dumps({"problems": None, "error": f"{type(error).__name__}: {error}"})
+            with os.fdopen(write_fd, "w") as out:
+                out.write(data)
+            os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        sys.stdout.write((data.replace("\n", " ") or json.dumps(
+            {"problems": None, "error": "the judge process died"})) + "\n")
+        sys.stdout.flush()
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
+        return
+    sys.stdout.write(json.dumps(_judge_job(json.loads(sys.stdin.read()))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""Training, evaluating and sampling causal language models (lessons 05-08).
+
+* ``train_lm``     -- a plain PyTorch loop: next-token cross-entropy, or, given a teacher,
+  a token-level distillation loss from :mod:`course_utils.lm_losses`; the same step budget
+  and the same batches for every run with the same seed, so runs compare fairly;
+* ``KDTrainer``    -- the same idea as a ``transformers.Trainer`` subclass (the ecosystem's
+  way), logging into the same :class:`LMHistory`;
+* ``evaluate_lm``/``perplexity`` -- mean next-token loss, perplexity ``exp(loss)``, and
+  top-1 agreement with a teacher;
+* ``sample``, ``next_token_probs`` -- generation with temperature / top-p through
+  ``generate``, and a look at one next-token distribution (the teacher's dark knowledge).
+
+Every model here is a transformers causal LM: ``model(input_ids).logits`` has shape
+``(batch, length, vocab)`` and position t predicts token t+1.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import few_threads, get_device
+from .lm_losses import lm_kd_loss, shift_for_lm
+
+
+@dataclass
+class LMHistory:
+    """What happened during a language-model training run.
+
+    ``seconds`` counts only this model's optimizer steps (not evaluation, and not a teacher's
+    forward pass shared between students), so ``tokens_per_second`` is its training speed.
+    """
+    label: str = ""
+    step: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    valid_step: list = field(default_factory=list)
+    valid_loss: list = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def valid_ppl(self) -> list:
+        return [math.exp(min(v, 50.0)) for v in self.valid_loss]
+
+    @property
+    def final_ppl(self) -> float:
+        return self.valid_ppl[-1] if self.valid_loss else float("nan")
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LMHistory":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def _ids(batch) -> torch.Tensor:
+    return batch["input_ids"] if isinstance(batch, dict) else batch
+
+
+def _block_tensor(dataset) -> torch.Tensor:
+    """All blocks of a packed dataset (or a tensor) as one ``(n_blocks, block_size)`` tensor."""
+    if torch.is_tensor(dataset):
+        return dataset
+    ids = dataset[0:len(dataset)]["input_ids"]  # a slice (datasets >= 3 returns Column for ds[col])
+    if torch.is_tensor(ids):
+        return ids
+    return torch.stack([torch.as_tensor(x) for x in ids]) if len(ids) else torch.zeros(0, 0, dtype=torch.long)
+
+
+@torch.no_grad()
+def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: int | None = None,
+                device=None) -> dict:
+    """Mean next-token loss, perplexity and (with a teacher) top-1 agreement on ``dataset``.
+
+    ``agreement`` is the fraction of positions where the student's most likely next token
+    is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
+    """
+    with few_threads(model):
+        return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
+
+
+def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
+    blocks = _block_tensor(dataset)
+    if max_blocks is not None:
+        blocks = blocks[:max_blocks]
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    if teacher is not None:
+        teacher.to(device).eval()
+    total, count, agree = 0.0, 0, 0
+    for i in range(0, len(blocks), batch_size):
+        ids = blocks[i:i + batch_size].to(device)
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        targets = ids[:, 1:]
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                 reduction="sum").item()
+        count += targets.numel()
+        if teacher is not None:
+            t_logits = teacher(input_ids=ids).logits[:, :-1]
+            agree += (logits.argmax(-1) == t_logits.argmax(-1)).sum().item()
+    model.train(was_training)
+    loss = total / max(count, 1)
+    out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
+    if teacher is not None:
+        out["agreement"] = agree / max(count, 1)
+    return out
+
+
+def perplexity(model, dataset, batch_size: int = 16, max_blocks: int | None = None) -> float:
+    """``exp(mean next-token cross-entropy)`` of ``model`` on the blocks of ``dataset``."""
+    return evaluate_lm(model, dataset, batch_size=batch_size, max_blocks=max_blocks)["perplexity"]
+
+
+def _schedule(optimizer, steps: int, warmup: int):
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def batch_order(n_blocks: int, steps: int, batch_size: int, seed: int) -> list[torch.Tensor]:
+    """The block indices of each step: epochs of seeded permutations, cut into batches."""
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.cat([torch.randperm(n_blocks, generator=gen)
+                       for _ in range(steps * batch_size // max(n_blocks, 1) + 1)])
+    return [order[s * batch_size:(s + 1) * batch_size] for s in range(steps)]
+
+
+def make_optimizer(model, lr: float, steps: int, weight_decay: float = 0.01, warmup: int | None = None):
+    """AdamW (no decay on biases and norms) with linear warm-up and cosine decay to 10%."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
+    return optimizer, _schedule(optimizer, steps, warmup)
+
+
+def lm_step(model, ids, optimizer, scheduler=None, teacher_logits=None, loss_fn=None) -> float:
+    """One optimizer step on a batch of token ids; returns the loss.
+
+    Without ``teacher_logits``: next-token cross-entropy. With them:
+    ``loss_fn(student_logits, teacher_logits, labels)`` after shifting all three so that
+    position t is compared on predicting token t+1.
+    """
+    if teacher_logits is None:
+        loss = model(input_ids=ids, labels=ids).loss
+    else:
+        s, y, t = shift_for_lm(model(input_ids=ids).logits, ids, teacher_logits)
+        loss = loss_fn(s, t, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return loss.item()
+
+
+def train_lm(model, train, steps: int, batch_size: int = 16, lr: float = 1e-3, valid=None,
+             eval_every: int | None = None, eval_blocks: int | None = 64, teacher=None,
+             loss_fn=None, seed: int = 0, device=None, weight_decay: float = 0.01,
+             warmup: int | None = None, desc: str = "train", progress: bool = True) -> LMHistory:
+    """Train a causal LM for ``steps`` optimizer steps on the packed blocks of ``train``.
+
+    Without a teacher the loss is next-token cross-entropy (``model(ids, labels=ids).loss``).
+    With ``teacher`` the loss is ``loss_fn(student_logits, teacher_logits, labels)`` on aligned
+    (shifted) positions, by default forward KL (:func:`course_utils.lm_losses.lm_kd_loss`).
+    AdamW with linear warm-up and cosine decay to 10%; the batches depend only on ``seed``,
+    so every student of a comparison sees the same tokens in the same order.
+    """
+    runs = compare_students({desc: (model, None if teacher is None else
+                                    (loss_fn or (lambda s, t, y: lm_kd_loss(s, t, y, kind="forward"))))},
+                            train, steps, batch_size, lr, teacher=teacher, valid=valid,
+                            eval_every=eval_every, eval_blocks=eval_blocks, seed=seed, device=device,
+                            weight_decay=weight_decay, warmup=warmup, desc=desc, progress=progress)
+    return runs[desc]
+
+
+def compare_students(runs: dict, train, steps: int, batch_size: int = 16, lr: float = 1e-3,
+                     teacher=None, valid=None, eval_every: int | None = None,
+                     eval_blocks: int | None = 64, seed: int = 0, device=None,
+                     weight_decay: float = 0.01, warmup: int | None = None, desc: str = "students",
+                     progress: bool = True) -> dict:
+    """Train several students side by side on the same batches; returns ``{name: LMHistory}``.
+
+    ``runs`` maps a name to ``(model, loss_fn)``; ``loss_fn=None`` means hard labels
+    (cross-entropy), otherwise ``loss_fn(student_logits, teacher_logits, labels)``. Every
+    student takes the same optimizer steps on the same batches (the order depends only on
+    ``seed``), and the teacher's logits are computed once per batch and shared, so one
+    comparison costs one teacher forward pass per step, however many students learn from it.
+    """
+    device = device or get_device()
+    models = [m for m, _ in runs.values()]
+    with few_threads(*models):
+        return _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every,
+                                 eval_blocks, seed, device, weight_decay, warmup, desc, progress)
+
+
+def _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_every, eval_blocks,
+                      seed, device, weight_decay, warmup, desc, progress):
+    blocks = _block_tensor(train)
+    if len(blocks) == 0:
+        raise ValueError("The training set has no blocks.")
+    needs_teacher = any(fn is not None for _, fn in runs.values())
+    if needs_teacher and teacher is None:
+        raise ValueError("A loss function was given but no teacher: pass teacher=... .")
+    if teacher is not None:
+        teacher.to(device).eval()
+    eval_every = eval_every or max(1, steps // 10)
+    state = {}
+    for name, (model, fn) in runs.items():
+        model.to(device).train()
+        optimizer, scheduler = make_optimizer(model, lr, steps, weight_decay, warmup)
+        state[name] = (model, fn, optimizer, scheduler, LMHistory(label=name))
+    torch.manual_seed(seed)
+    bar = tqdm(batch_order(len(blocks), steps, batch_size, seed), desc=desc, disable=not progress,
+               leave=False)
+    for step, index in enumerate(bar, start=1):
+        ids = blocks[index].to(device)
+        teacher_logits = None
+        if needs_teacher:
+            with torch.no_grad():
+                teacher_logits = teacher(input_ids=ids).logits
+        for name, (model, fn, optimizer, scheduler, history) in state.items():
+            start = time.perf_counter()
+            loss = lm_step(model, ids, optimizer, scheduler, teacher_logits if fn else None, fn)
+            history.seconds += time.perf_counter() - start
+            history.step.append(step)
+            history.train_loss.append(loss)
+            history.tokens += ids.numel()
+            if valid is not None and (step % eval_every == 0 or step == steps):
+                result = evaluate_lm(model, valid, max_blocks=eval_blocks, device=device)
+                model.train()
+                history.valid_step.append(step)
+                history.valid_loss.append(result["loss"])
+        if len(state) == 1:
+            h = next(iter(state.values()))[-1]
+            post = {"loss": f"{h.train_loss[-1]:.3f}"}
+            if h.valid_loss:
+                post["val_ppl"] = f"{h.final_ppl:.1f}"
+            bar.set_postfix(post)
+    for model, *_ in state.values():
+        model.eval()
+    return {name: st[-1] for name, st in state.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# The transformers way: a Trainer subclass
+# ---------------------------------------------------------------------------------------
+def _kd_trainer_class():
+    from transformers import Trainer, TrainerCallback
+
+    class HistoryCallback(TrainerCallback):
+        """Copies the Trainer's logs into an :class:`LMHistory`."""
+
+        def __init__(self, history: LMHistory):
+            self.history = history
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "loss" in logs:
+                self.history.step.append(state.global_step)
+                self.history.train_loss.append(float(logs["loss"]))
+            if "eval_loss" in logs:
+                self.history.valid_step.append(state.global_step)
+                self.history.valid_loss.append(float(logs["eval_loss"]))
+
+    class KDTrainer(Trainer):
+        """A ``transformers.Trainer`` whose loss adds a teacher's token-level distillation term.
+
+        ``KDTrainer(model=student, teacher_model=teacher, kd_kind="forward", temperature=1.0,
+        alpha=1.0, beta=0.5, top_k=None, args=..., train_dataset=..., data_collator=...)``.
+        The loss is ``alpha * divergence(student, teacher) + (1 - alpha) * CE`` on the
+        positions whose label is not -100 (see :func:`course_utils.lm_losses.lm_kd_loss`).
+        ``compute_loss`` follows the current signature, ``num_items_in_batch`` included.
+        """
+
+        def __init__(self, *args, teacher_model=None, kd_kind: str = "forward",
+                     temperature: float = 1.0, alpha: float = 1.0, beta: float = 0.5,
+                     top_k: int | None = None, history: LMHistory | None = None, **kwargs):
+            if teacher_model is None:
+                raise ValueError("KDTrainer needs teacher_model=... (the model to distil from).")
+            super().__init__(*args, **kwargs)
+            self.teacher_model = teacher_model.to(self.args.device).eval()
+            for p in self.teacher_model.parameters():
+                p.requires_grad_(False)
+            self.kd = dict(kind=kd_kind, T=temperature, alpha=alpha, beta=beta, k=top_k)
+            self.history = history if history is not None else LMHistory(label="KDTrainer")
+            self.add_callback(HistoryCallback(self.history))
+
+        def train(self, *args, **kwargs):
+            with few_threads(self.model):
+                return super().train(*args, **kwargs)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.get("labels", inputs["input_ids"])
+            model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+            outputs = model(**model_inputs)
+            with torch.no_grad():
+                teacher_logits = self.teacher_model(**model_inputs).logits
+            s, y, t = shift_for_lm(outputs.logits, labels, teacher_logits)
+            loss = lm_kd_loss(s, t, y, **self.kd)
+            return (loss, outputs) if return_outputs else loss
+
+    return KDTrainer, HistoryCallback
+
+
+def __getattr__(name):  # KDTrainer is built on first use, so importing this module stays light
+    if name in ("KDTrainer", "HistoryCallback"):
+        kd, cb = _kd_trainer_class()
+        globals().update(KDTrainer=kd, HistoryCallback=cb)
+        return globals()[name]
+    raise AttributeError(name)
+
+
+def lm_collator(examples):
+    """Batch packed blocks for a Trainer: ``input_ids`` and ``labels`` (the same ids)."""
+    ids = torch.stack([torch.as_tensor(_ids(e)) for e in examples])
+    return {"input_ids": ids, "labels": ids.clone()}
+
+
+# ---------------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------------
+@torch.no_grad()
+def sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature: float = 1.0,
+           top_p: float = 1.0, seed: int = 0, num_return_sequences: int = 1):
+    """Continue ``prompt`` by sampling with ``temperature`` and nucleus ``top_p`` via ``generate``.
+
+    ``temperature=0`` means greedy decoding. Returns the continuation (a str, or a list of
+    them when ``num_return_sequences > 1``), without the prompt.
+    """
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"temperature must be >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p}).")
+    device = next(model.parameters()).device
+    model.eval()
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+    if ids.shape[1] == 0:
+        ids = torch.tensor([[tokenizer.eos_token_id]], device=device)
+    torch.manual_seed(seed)
+    kwargs = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if temperature > 0 \
+        else dict(do_sample=False)
+    limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    if limit:
+        max_new_tokens = max(1, min(max_new_tokens, limit - ids.shape[1]))
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                         num_return_sequences=num_return_sequences,
+                         pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **kwargs)
+    texts = tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
+    return texts[0] if num_return_sequences == 1 else texts
+
+
+@torch.no_grad()
+def next_token_probs(model, tokenizer, prompt: str, top: int = 10, temperature: float = 1.0):
+    """The ``top`` most likely next tokens after ``prompt`` and their probabilities."""
+    device = next(model.parameters()).device
+    model.eval()
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+    logits = model(input_ids=ids).logits[0, -1].float()
+    probs = torch.softmax(logits / temperature, dim=-1)
+    values, indices = probs.topk(top)
+    return [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices)]
+
+
+def nucleus_probs(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
+    """The distribution one sampling step draws from: temperature, then top-p (nucleus).
+
+    ``softmax(logits / temperature)``, restricted to the smallest set of most likely tokens
+    whose probabilities add up to at least ``top_p`` (Holtzman et al. 2020,
+    arXiv:1904.09751), renormalised. Works on the last axis.
+    """
+    if temperature <= 0 or not 0 < top_p <= 1:
+        raise ValueError(f"temperature must be > 0 and 0 < top_p <= 1 (got {temperature}, {top_p}).")
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    before = sorted_probs.cumsum(-1) - sorted_probs
+    keep = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, before < top_p)
+    kept = probs * keep
+    return kept / kept.sum(-1, keepdim=True)

@@ -1,0 +1,206 @@
+"""Teacher language models: trained by the course and cached, or taken from the Hub.
+
+``load_teacher(name)`` returns ``(model, tokenizer)``, a transformers causal LM and its
+tokenizer:
+
+* ``"course-gpt2"`` (default) or ``"course-llama"``: a small GPT-2- or Llama-style model
+  built from a config sized by the profile (``size("lm_teacher")``), trained on the offline
+  corpus with the course's BPE tokenizer the first time (with a progress bar), then cached
+  on disk with ``save_pretrained`` -- written in a temporary folder and renamed into place,
+  so an interrupted run never leaves a half-written teacher -- and loaded by every later
+  call and notebook with ``from_pretrained``. The cache key covers the config, the training
+  settings and the exact corpus, so changing any of them trains a new teacher.
+* any other name, e.g. ``"HuggingFaceTB/SmolLM2-135M"`` or a local folder: passed to
+  ``AutoModelForCausalLM.from_pretrained`` / ``AutoTokenizer.from_pretrained`` -- the same
+  loading code. A Hub name needs the network (or the Hugging Face cache); offline you get a
+  clear message.
+
+``make_student(tokenizer, ...)`` builds a smaller model of the same family with the
+teacher's vocabulary, so their next-token distributions can be compared token by token.
+``model.course_info`` holds where a course teacher came from, its training curve and speed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from .config import cache_dir, is_online, seed_everything, size
+from .text import OfflineError, load_corpus, pack_blocks
+from .tokenizer import load_tokenizer, save_dir_atomically
+
+COURSE_TEACHERS = {"course-gpt2": "gpt2", "course-llama": "llama"}
+MARKER = "course_teacher.json"  # written last: a folder without it is incomplete
+
+
+def build_config(arch: str, vocab_size: int, n_layer: int, n_embd: int, n_head: int,
+                 block_size: int, dropout: float = 0.0, tokenizer=None):
+    """A transformers config for a GPT-2- or Llama-style causal LM of the given size."""
+    eos = tokenizer.eos_token_id if tokenizer is not None else None
+    if n_embd % n_head:
+        raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}.")
+    if arch == "gpt2":
+        from transformers import GPT2Config
+        return GPT2Config(vocab_size=vocab_size, n_positions=block_size, n_embd=n_embd,
+                          n_layer=n_layer, n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout,
+                          attn_pdrop=dropout, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    if arch == "llama":
+        from transformers import LlamaConfig
+        return LlamaConfig(vocab_size=vocab_size, hidden_size=n_embd, intermediate_size=(8 * n_embd) // 3,
+                           num_hidden_layers=n_layer, num_attention_heads=n_head,
+                           num_key_value_heads=n_head, max_position_embeddings=block_size,
+                           attention_dropout=dropout, tie_word_embeddings=True,
+                           bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    raise ValueError(f"arch must be 'gpt2' or 'llama', got {arch!r}.")
+
+
+def make_student(tokenizer_or_teacher, arch: str | None = None, n_layer: int = 2, n_embd: int = 64,
+                 n_head: int = 2, block_size: int | None = None, dropout: float = 0.0, seed: int = 0):
+    """A freshly initialised causal LM that shares the tokenizer's vocabulary.
+
+    Pass the teacher's tokenizer, or the teacher model itself (then its architecture and
+    vocabulary size are reused). The student's vocabulary size is ``len(tokenizer)``, so its
+    logits line up with the teacher's token by token.
+    """
+    from transformers import AutoModelForCausalLM, PreTrainedModel
+    if isinstance(tokenizer_or_teacher, PreTrainedModel):
+        tcfg = tokenizer_or_teacher.config
+        vocab = tcfg.vocab_size
+        arch = arch or ("llama" if tcfg.model_type == "llama" else "gpt2")
+        block_size = block_size or getattr(tcfg, "n_positions", None) or tcfg.max_position_embeddings
+        eos = tcfg.eos_token_id if isinstance(tcfg.eos_token_id, int) else None
+        tok = SimpleNamespace(eos_token_id=eos)
+    else:
+        tok = tokenizer_or_teacher
+        vocab = len(tok)
+        arch = arch or "gpt2"
+        block_size = block_size or 256
+    config = build_config(arch, vocab, n_layer, n_embd, n_head, block_size, dropout, tok)
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def lm_data(tokenizer=None, profile: str | None = None, **overrides) -> SimpleNamespace:
+    """The corpus, tokenizer and packed train/valid blocks of the profile's teacher.
+
+    Returns a namespace with ``corpus``, ``tokenizer``, ``train`` and ``valid`` (datasets
+    of ``block_size`` token blocks) and ``block_size``. Pass a Hub teacher's ``tokenizer`` to
+    tokenize the same text with it.
+    """
+    cfg = {**vars(size("lm_teacher", profile)), **overrides}
+    corpus = load_corpus("stdlib", max_chars=cfg["corpus_chars"])
+    tokenizer = tokenizer or load_tokenizer(corpus, cfg["vocab_size"])
+    block = cfg["block_size"]
+    return SimpleNamespace(corpus=corpus, tokenizer=tokenizer, block_size=block,
+                           train=pack_blocks(corpus.train, tokenizer, block),
+                           valid=pack_blocks(corpus.valid, tokenizer, block))
+
+
+def teacher_key(name: str, cfg: dict, corpus) -> str:
+    src = json.dumps({"name": name, "cfg": cfg, "corpus": corpus.fingerprint(), "v": 1}, sort_keys=True)
+    return hashlib.sha1(src.encode()).hexdigest()[:12]
+
+
+def _train_course_teacher(model, data, cfg, seed, progress):
+    from .lm import train_lm
+    return train_lm(model, data.train, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+                    valid=data.valid, eval_every=max(1, cfg["steps"] // 10), eval_blocks=cfg.get("eval_blocks", 64),
+                    seed=seed, desc="training the teacher", progress=progress)
+
+
+def _load_cached(path: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    marker = json.loads((path / MARKER).read_text())
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    return model, tokenizer, marker
+
+
+def _clean_leftovers(folder: Path, stem: str) -> None:
+    """Remove temporary folders an interrupted save left behind for this teacher."""
+    for leftover in folder.glob(f".{stem}.*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def load_teacher(name: str = "course-gpt2", retrain: bool = False, progress: bool = True,
+                 seed: int = 0, profile: str | None = None, **overrides):
+    """A teacher causal LM and its tokenizer: ``model, tokenizer = load_teacher()``.
+
+    ``name``: ``"course-gpt2"`` / ``"course-llama"`` (trained by the course on first use,
+    then loaded from the cache), or a Hub model name / local folder. ``overrides`` change the
+    profile's sizes of a course teacher (e.g. ``steps=200``); ``retrain=True`` ignores the
+    cache. The model comes back in eval mode on the CPU; ``model.course_info`` says where it
+    came from (``from_cache``, ``path``, ``seconds``, ``tokens_per_second``, ``history``).
+    """
+    if name not in COURSE_TEACHERS:
+        return _load_hub_teacher(name)
+    cfg = {**vars(size("lm_teacher", profile)), **overrides}
+    data = lm_data(profile=profile, **overrides)
+    tokenizer = data.tokenizer
+    key = teacher_key(name, cfg, data.corpus)
+    folder = cache_dir() / "teachers"
+    stem = f"{name}-{key}"
+    path = folder / stem
+    info = {"name": name, "path": str(path), "from_cache": False, "seconds": 0.0, "key": key}
+    if path.is_dir() and not retrain:
+        try:
+            model, tokenizer, marker = _load_cached(path)
+            info.update(marker, from_cache=True, path=str(path))
+        except Exception:  # incomplete or damaged: train again
+            shutil.rmtree(path, ignore_errors=True)
+    if not info["from_cache"]:
+        folder.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(folder, stem)
+        seed_everything(seed)
+        config = build_config(COURSE_TEACHERS[name], len(tokenizer), cfg["n_layer"], cfg["n_embd"],
+                              cfg["n_head"], cfg["block_size"], cfg.get("dropout", 0.0), tokenizer)
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_config(config)
+        start = time.perf_counter()
+        history = _train_course_teacher(model, data, cfg, seed, progress)
+        info.update(seconds=time.perf_counter() - start, tokens_per_second=history.tokens_per_second,
+                    history=history.to_dict(), train_tokens=history.tokens,
+                    valid_ppl=history.final_ppl, cfg=cfg, corpus=repr(data.corpus))
+        model.cpu().eval()
+        marker = {k: v for k, v in info.items() if k not in ("from_cache", "path")}
+
+        def save(tmp):
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (Path(tmp) / MARKER).write_text(json.dumps(marker, indent=1))
+        save_dir_atomically(path, save)
+    model.cpu().eval()
+    info["params"] = sum(p.numel() for p in model.parameters())
+    model.course_info = info
+    return model, tokenizer
+
+
+def _load_hub_teacher(name: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    local = Path(name).expanduser()
+    if local.is_dir():
+        model = AutoModelForCausalLM.from_pretrained(str(local))
+        tokenizer = AutoTokenizer.from_pretrained(str(local))
+    else:
+        try:  # already in the Hugging Face cache: works offline too
+            model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        except Exception:
+            if not is_online():
+                raise OfflineError(
+                    f"{name!r} is not a course teacher ({', '.join(COURSE_TEACHERS)}) and this machine "
+                    "is offline, so it cannot be downloaded from the Hugging Face Hub. Use "
+                    "load_teacher('course-gpt2') offline, or run this on Colab / online.") from None
+            model = AutoModelForCausalLM.from_pretrained(name)
+            tokenizer = AutoTokenizer.from_pretrained(name)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    model.course_info = {"name": name, "from_cache": True, "path": name, "seconds": 0.0,
+                         "params": sum(p.numel() for p in model.parameters())}
+    return model, tokenizer

@@ -1,0 +1,88 @@
+"""A byte-level BPE tokenizer trained on the course corpus (GPT-2's scheme, Radford et al. 2019).
+
+``train_tokenizer`` learns the merges with Hugging Face ``tokenizers`` and wraps the result as
+a ``transformers.PreTrainedTokenizerFast``, so it is saved with ``save_pretrained`` and loaded
+with ``AutoTokenizer.from_pretrained`` exactly like a tokenizer from the Hub. Byte level
+means every string can be encoded (no unknown token): rare characters fall back to bytes.
+
+``load_tokenizer`` trains it once per corpus and vocabulary size and caches it on disk.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .config import cache_dir
+
+EOS = "<|endoftext|>"
+
+
+def train_tokenizer(texts, vocab_size: int = 2048, min_frequency: int = 2):
+    """Train byte-level BPE on ``texts`` and return a transformers fast tokenizer.
+
+    The one special token is ``<|endoftext|>``: it ends each document, and serves as the
+    beginning-of-text and padding token too (as in GPT-2).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    if vocab_size < 257 + 1:
+        raise ValueError(f"A byte-level vocabulary needs at least 258 entries (256 bytes + "
+                         f"<|endoftext|> + merges), got vocab_size={vocab_size}.")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("No texts to train the tokenizer on.")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                  special_tokens=[EOS], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS,
+                                   pad_token=EOS, unk_token=None, model_max_length=1_000_000)
+
+
+def tokenizer_dir(corpus, vocab_size: int) -> Path:
+    return cache_dir() / "tokenizers" / f"bpe{vocab_size}-{corpus.fingerprint()}"
+
+
+def load_tokenizer(corpus, vocab_size: int = 2048, retrain: bool = False):
+    """The BPE tokenizer of ``corpus`` (trained on its training texts), cached on disk.
+
+    The cache folder is written whole in a temporary folder and renamed into place, so an
+    interrupted run leaves nothing half-written behind.
+    """
+    from transformers import AutoTokenizer
+    path = tokenizer_dir(corpus, vocab_size)
+    if path.is_dir() and not retrain:
+        try:
+            return AutoTokenizer.from_pretrained(str(path))
+        except Exception:  # a damaged cache is rebuilt, not a crash
+            shutil.rmtree(path, ignore_errors=True)
+    tokenizer = train_tokenizer(corpus.train, vocab_size)
+    save_dir_atomically(path, tokenizer.save_pretrained)
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def save_dir_atomically(path: Path, save) -> Path:
+    """Call ``save(tmp_dir)`` then rename ``tmp_dir`` to ``path`` (replacing an old one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        save(str(tmp))
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def show_tokens(tokenizer, text: str) -> list[str]:
+    """The pieces ``text`` is cut into, as readable strings (spaces shown as '·')."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return [tokenizer.decode([i]).replace(" ", "·").replace("\n", "\\n") for i in ids]

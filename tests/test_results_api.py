@@ -1,0 +1,74 @@
+"""Results of lessons 07-08 (marked slow): at the `cpu` size the effects must appear.
+
+`make test` runs these at the `ci` size (they then only check that the pipeline runs and
+returns sane numbers); `make test-slow` runs them at the `cpu` size, where they assert the
+lessons' claims.
+"""
+import math
+
+import openai
+import pytest
+
+from course_utils import PROFILE, size
+
+pytestmark = pytest.mark.slow
+
+
+def test_more_budget_gives_a_better_student(tmp_path):
+    from course_utils.api_server import serve
+    from course_utils.harvest import harvest, random_snippets, within_budget
+    from course_utils.lm import evaluate_lm
+    from course_utils.seqkd import sft_examples, train_sft
+    from course_utils.teachers import lm_data, load_teacher, make_student
+    import torch
+    S = size("api_distill")
+    teacher, tok = load_teacher("course-gpt2", progress=False)
+    data = lm_data(tok)
+    valid = torch.stack([torch.as_tensor(x) for x in data.valid[:S.eval_blocks]["input_ids"]])
+    valid = valid[:, :S.eval_len]
+    lo, hi = min(S.budget_units), max(S.budget_units)
+    prompts = random_snippets(data.corpus.train, int(S.base_prompts * hi * 1.5), seed=0)
+    with serve(teacher, tok, log_path=tmp_path / "log.sqlite", price_per_1k_prompt=S.price_in,
+               price_per_1k_completion=S.price_out) as api:
+        client = openai.OpenAI(base_url=api.base_url, api_key=api.api_key, max_retries=0)
+        bought = harvest(client, prompts, tmp_path / "h", model=api.model_name,
+                         budget_usd=S.unit_usd * hi, price_per_1k_prompt=S.price_in,
+                         price_per_1k_completion=S.price_out, max_tokens=S.max_tokens,
+                         top_logprobs=S.top_logprobs, progress=False)
+    ppl = {lo: [], hi: []}
+    for seed in range(S.seeds):
+        for u in (lo, hi):
+            examples = sft_examples(within_budget(bought, S.unit_usd * u), tok)
+            student = make_student(tok, n_layer=S.n_layer, n_embd=S.n_embd, n_head=S.n_head,
+                                   block_size=teacher.config.n_positions, seed=seed)
+            train_sft(student, examples, steps=S.epochs * math.ceil(len(examples) / S.batch_size),
+                      batch_size=S.batch_size, lr=S.lr, seed=seed, progress=False)
+            ppl[u].append(evaluate_lm(student, valid)["perplexity"])
+    assert all(math.isfinite(p) for p in ppl[lo] + ppl[hi])
+    if PROFILE != "ci":
+        assert sum(ppl[hi]) / len(ppl[hi]) < sum(ppl[lo]) / len(ppl[lo]), ppl
+
+
+def test_trace_students_beat_answer_only_students(tmp_path):
+    from course_utils import reasoning as R
+    from course_utils.api_server import serve
+    from course_utils.harvest import harvest
+    S = size("reasoning")
+    teacher, tok = R.load_reasoning_teacher(digits=S.digits, progress=False, **S.teacher)
+    pairs = R.make_problems(S.prompts, S.digits, seed=100)
+    test_pairs = R.make_problems(S.test, S.digits, seed=200, exclude=pairs)
+    with serve(teacher, tok, model_name="adder", log_path=tmp_path / "log.sqlite") as api:
+        client = openai.OpenAI(base_url=api.base_url, api_key=api.api_key, max_retries=0)
+        rows = harvest(client, [R.prompt_of(a, b, S.digits) for a, b in pairs], tmp_path / "h",
+                       model="adder", budget_usd=10.0, price_per_1k_prompt=0.01, n=S.samples,
+                       max_tokens=len(R.trace(0, 0, S.digits)) + 1, temperature=S.temperature,
+                       progress=False)
+    rows = [dict(prompt=r["prompt"], completion=r["completion"]) for r in rows]
+    results = R.train_students(rows, tok, sizes=S.sizes, seeds=S.seeds, test_pairs=test_pairs,
+                               digits=S.digits, steps=S.steps, batch_size=S.batch_size, lr=S.lr,
+                               kinds=("answers", "traces"), progress=False)
+    assert results.accuracy.between(0, 1).all()
+    if PROFILE != "ci":   # at the largest student size (the smallest may learn nothing at all)
+        largest = results.loc[results.params.idxmax(), "size"]
+        means = results[results["size"] == largest].groupby("kind").accuracy.mean()
+        assert means["traces"] > means["answers"] + 0.1, means
