@@ -21,17 +21,14 @@ Features of a 1D CNN have shape ``(N, channels, length)``.
 """
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .config import get_device
 from .data import make_loader
 from .losses import kd_loss
-from .train import History, evaluate
+from .train import History, _train
 
 
 # ----------------------------------------------------------------------------------------
@@ -280,42 +277,23 @@ def distill_features(student, teacher, train, epochs: int = 10, lr: float = 3e-3
     extra.to(device).train()
     s_hooks = FeatureHooks(student, sorted({l.student_layer for l in extra}))
     t_hooks = FeatureHooks(teacher, sorted({l.teacher_layer for l in extra}))
-    params = list(student.parameters()) + list(extra.parameters())
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * len(train)))
     generator = torch.Generator().manual_seed(seed + 12345)
-    history, start = History(label=desc), time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    transform = None if augment is None else (lambda x: augment(x, generator=generator))
+
+    def step_loss(student_logits, x, y):
+        with torch.no_grad():
+            teacher_logits = teacher(x)
+        if alpha > 0:
+            loss = kd_loss(student_logits, teacher_logits, y, T=T, alpha=alpha)
+        else:
+            loss = F.cross_entropy(student_logits, y)
+        for l in extra:
+            loss = loss + l(s_hooks[l.student_layer], t_hooks[l.teacher_layer])
+        return loss
+
     try:
-        for epoch in bar:
-            total, count = 0.0, 0
-            for x, y in train:
-                if augment is not None:
-                    x = augment(x, generator=generator)
-                x, y = x.to(device), y.to(device)
-                with torch.no_grad():
-                    teacher_logits = teacher(x)
-                student_logits = student(x)
-                if alpha > 0:
-                    loss = kd_loss(student_logits, teacher_logits, y, T=T, alpha=alpha)
-                else:
-                    loss = F.cross_entropy(student_logits, y)
-                for l in extra:
-                    loss = loss + l(s_hooks[l.student_layer], t_hooks[l.teacher_layer])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                total += loss.item() * len(y)
-                count += len(y)
-            history.epoch.append(epoch)
-            history.train_loss.append(total / count)
-            if test is not None:
-                history.test_accuracy.append(evaluate(student, test)["accuracy"])
-                bar.set_postfix(loss=f"{total / count:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
+        return _train(student, train, epochs, lr, step_loss, test, device, desc, weight_decay,
+                      progress, extra_params=extra.parameters(), transform=transform)
     finally:
         s_hooks.remove()
         t_hooks.remove()
-    history.seconds = time.perf_counter() - start
-    student.eval()
-    return history

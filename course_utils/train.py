@@ -68,24 +68,34 @@ def evaluate(model, data, batch_size: int = 1024) -> dict:
     return {"loss": total_loss / count, "accuracy": correct / count}
 
 
-def _train(model, loader, epochs, lr, step_loss, test, device, desc, weight_decay, progress):
+def _train(model, loader, epochs, lr, step_loss, test, device, desc, weight_decay, progress,
+           extra_params=(), transform=None):
+    """The loop every trainer shares: AdamW, cosine schedule, one History.
+
+    ``step_loss(model(x), x, y)`` gives each batch's loss; ``extra_params`` are trained along
+    with the model (e.g. a hint regressor); ``transform(x)``, if given, changes each batch
+    before anything sees it (e.g. augmentation shared by teacher and student).
+    """
     device = device or get_device()
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    params = list(model.parameters()) + list(extra_params)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs * len(loader)))
     history, start = History(label=desc), time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     with few_threads(model):
-        _epochs(model, loader, bar, optimizer, scheduler, step_loss, test, device, history)
+        _epochs(model, loader, bar, optimizer, scheduler, step_loss, test, device, history, transform)
     history.seconds = time.perf_counter() - start
     model.eval()
     return history
 
 
-def _epochs(model, loader, bar, optimizer, scheduler, step_loss, test, device, history):
+def _epochs(model, loader, bar, optimizer, scheduler, step_loss, test, device, history, transform):
     for epoch in bar:
         total, count = 0.0, 0
         for x, y in loader:
+            if transform is not None:
+                x = transform(x)
             x, y = x.to(device), y.to(device)
             loss = step_loss(model(x), x, y)
             optimizer.zero_grad(set_to_none=True)
