@@ -128,11 +128,48 @@ def _runner_env() -> dict:
 # ----------------------------------------------------------------------------------------
 # The runner (root inside its namespaces)
 # ----------------------------------------------------------------------------------------
+def _needed_paths() -> set:
+    """The folders the sandboxed kernel needs: the Python install, the venv, this package."""
+    return {Path(os.path.realpath(sys.executable)).parents[1], Path(sys.prefix).resolve(),
+            Path(sys.base_prefix).resolve(), Path(__file__).resolve().parents[2]}
+
+
 def _protected(path: Path) -> bool:
     """Folders we must not hide: they hold Python or this package."""
     path = path.resolve()
     needed = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]]
     return any(path == n or path in n.parents for n in needed)
+
+
+def _private_tmp(tmp: str) -> bool:
+    """Cover ``tmp`` with a fresh tmpfs, keeping any needed folder inside it reachable.
+
+    A course checked out under /tmp (as CI clones do) keeps its venv and package there: each
+    such folder is opened before the tmpfs goes on, then bind-mounted back through its file
+    descriptor (the kernel follows /proc/self/fd to the original folder, not to the new name).
+    """
+    import ctypes
+    base = Path(tmp).resolve()
+    inside = sorted({n for n in _needed_paths() if base in n.parents}, key=lambda p: len(p.parts))
+    inside = [n for n in inside if not any(o in n.parents for o in inside)]
+    fds = {n: os.open(n, os.O_RDONLY | os.O_DIRECTORY) for n in inside}
+    try:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m,nr_inodes=20000,mode=1777",
+                           "tmpfs", tmp], capture_output=True).returncode != 0:
+            return False
+        libc = ctypes.CDLL(None, use_errno=True)
+        ms_bind, ms_rec = 4096, 16384
+        for folder, fd in fds.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            for parent in list(folder.parents)[:len(folder.parts) - len(base.parts) - 1]:
+                parent.chmod(0o755)
+            if libc.mount(f"/proc/self/fd/{fd}".encode(), str(folder).encode(), None,
+                          ms_bind | ms_rec, None) != 0:
+                return False
+        return True
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 def _setup_namespace(job: dict, warnings: list) -> None:
@@ -142,8 +179,7 @@ def _setup_namespace(job: dict, warnings: list) -> None:
     if not run("ip", "link", "set", "lo", "up"):
         warnings.append("could not bring up the loopback interface in the sandbox")
     for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(tmp) and not run("mount", "-t", "tmpfs", "-o",
-                                          "size=256m,nr_inodes=20000,mode=1777", "tmpfs", tmp):
+        if os.path.isdir(tmp) and not _private_tmp(tmp):
             warnings.append(f"could not give the sandbox a private {tmp}")
     _open_path_to_python(warnings)
     for hide in job.get("hide", []):
@@ -160,8 +196,7 @@ def _open_path_to_python(warnings: list) -> None:
     covered, in this mount namespace only, by an empty tmpfs into which just the needed
     child folder is moved back.
     """
-    needed = {Path(os.path.realpath(sys.executable)).parents[1], Path(sys.prefix).resolve(),
-              Path(sys.base_prefix).resolve(), Path(__file__).resolve().parents[2]}
+    needed = _needed_paths()
     for target in sorted(needed, key=lambda p: len(p.parts)):
         for depth in range(1, len(target.parts) - 1):
             parent = Path(*target.parts[:depth + 1])
@@ -374,7 +409,8 @@ def run_notebook(job: dict) -> dict:
     audit_path = work / f".audit-{job['nonce']}.log"
     startup = work / ".ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
-    (startup / "00-course-audit.py").write_text(AUDIT_STARTUP.format(log_path=str(audit_path)))
+    (startup / "00-course-audit.py").write_text(AUDIT_STARTUP.format(log_path=str(audit_path),
+                                                                   kept=[str(p) for p in _needed_paths()]))
     if job.get("demote"):
         for folder, _, files in os.walk(work):
             os.chown(folder, job["uid"], job["uid"])
