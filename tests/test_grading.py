@@ -20,11 +20,14 @@ import torch
 from course_utils.grading import encoding, main as grade_main
 from course_utils.grading.judge import judge
 from course_utils.grading.notebooks import load_release, read_submission, restore
+from course_utils.grading import sandbox
 from course_utils.grading.sandbox import capabilities
 
 from grading_fixtures import EXPECTED, RELEASE, REPORTED, ROOT, make_submissions, solution_answers, with_answers
 
 LIMIT_SECONDS = 300          # the issue's budget for the whole adversarial run (2 workers)
+CAPS = capabilities()
+needs_sandbox = pytest.mark.skipif(not CAPS["sandbox"], reason=f"no grading sandbox here: {CAPS['problem']}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -146,6 +149,8 @@ def _children_cpu() -> float:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    if not CAPS["sandbox"]:
+        pytest.skip(f"no grading sandbox here: {CAPS['problem']}")
     base = tmp_path_factory.mktemp("grading")
     release_dir, out_dir, subs = base / "release", base / "grades", base / "submitted"
     shutil.copytree(ROOT / "lessons", release_dir)
@@ -211,11 +216,19 @@ def test_nothing_outside_the_sandbox_was_touched(graded):
 
 
 def test_network_was_unreachable(graded):
-    if not capabilities()["namespaces"]:
-        assert any("NO NETWORK ISOLATION" in w for w in graded["results"]["warnings"])
-        pytest.skip("no network namespace on this machine: the report warns instead")
     assert _Counter.hits == 0
-    assert "URLError" in json.dumps(graded["records"]["network_call"]["errors"])
+    errors = json.dumps(graded["records"]["network_call"]["errors"])
+    assert "URLError" in errors and "Connection refused" in errors, errors
+
+
+def test_an_output_flood_is_stopped_and_its_output_capped(graded):
+    """Whichever comes first on this machine -- the output cap or the cell's time limit --
+    the flood is stopped, the report says how, and at most the cap is kept."""
+    section = (graded["out"] / "report.md").read_text().split("### output_flood (")[1].split("\n### ")[0]
+    assert "output was cut" in section or "ran past its time limit" in section, section
+    executed = json.loads((graded["out"] / "executed" / "output_flood.ipynb").read_text())
+    kept = sum(len(json.dumps(c.get("outputs", []))) for c in executed["cells"] if c["cell_type"] == "code")
+    assert kept < 200_000 + 50_000, kept
 
 
 def test_feedback_never_shows_hidden_check_code(graded):
@@ -250,6 +263,7 @@ def _function_answer(source, name="soften"):
     ("def soften(logits, T):\n    import course_utils.exercises.core as c\n"
      "    c.assert_close = lambda *a, **k: None\n    return logits * 0\n", "incorrect", "wrong values"),
 ])
+@needs_sandbox
 def test_function_answers_are_called_in_a_sandbox_and_replayed(source, status, phrase):
     verdict = judge("grading_fn_questions", "", _function_answer(source), imports="import torch",
                     limits={"cell_s": 10, "total_s": 30, "memory_mb": 4000, "max_procs": 64,

@@ -86,6 +86,10 @@ def _rebuild_error(info: dict, source: str) -> BaseException:
     return error
 
 
+class SandboxFault(RuntimeError):
+    """The sandbox failed while calling a learner's function: not the learner's doing."""
+
+
 def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dict, events: list):
     """A stand-in function that returns what the learner's function returned in the sandbox."""
     from .sandbox import next_uid, run_job
@@ -99,7 +103,11 @@ def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dic
     job = {"imports": imports, "source": answer.source, "name": answer.name, "cases": encoded,
            "uid": next_uid(), "nonce": secrets.token_hex(8), "limits": limits,
            "hide": limits.get("hide", []), "profile": limits.get("profile")}
-    result = run_job("calls", job, timeout=limits["total_s"] + 60)
+    result = run_job("calls", job, timeout=limits["total_s"] + 60,
+                     sandbox=limits.get("sandbox", True))
+    if result.get("fault"):
+        raise SandboxFault(f"calling the learner's function failed in the sandbox: "
+                           f"{'; '.join(result.get('events', [])[:2]) or result['fault']}")
     events.extend(result.get("events", []))
     results = (result.get("calls") or {}).get("results") or []
     position = [0]
@@ -145,6 +153,8 @@ def judge(module_name: str, hidden_source: str, answers: dict, imports: str = ""
                 if isinstance(problem, core.FunctionProblem):
                     try:
                         ns[var] = replayed_function(problem, ns[var], imports, limits or {}, events)
+                    except SandboxFault:
+                        raise
                     except Exception as error:  # noqa: BLE001
                         ns[var] = standin("function", "learner")
                         events.append(f"{name}: {error}")

@@ -1,37 +1,54 @@
-"""Running a learner's code where it can do no harm.
+"""Where a learner's code runs: a bubblewrap sandbox.
 
-The grader (parent) starts one *runner* process per job with :func:`run_job`. Where the
-machine allows it, the runner lives in fresh Linux namespaces (``unshare``): its own network
-(only a loopback: no network at all), its own process tree (when the runner ends, every
-process the learner started ends with it: fork bombs included) and its own mounts (a private,
-size-limited ``/tmp``; the submissions, grades, solutions and release folders hidden behind
-empty tmpfs mounts). The runner then starts the learner's code -- a Jupyter kernel executing
-the notebook, or a plain process calling a function -- as an unprivileged user of its own
-(a uid no other job uses), with resource limits: address space (memory), process count,
-file size, CPU time, no core dumps; plus a cgroup memory and pids limit where cgroups (v1)
-are writable. A watchdog kills the learner's processes when a cell ignores its time limit.
+The grader starts one *runner* (:mod:`.runner`) per job with :func:`run_job`, inside
+bubblewrap (``bwrap``, the sandbox behind Flatpak). The sandbox sees:
 
-Results come back as JSON on the runner's own stdout (the learner's processes write to
-/dev/null), never as pickles. What the machine could not enforce is returned as warnings.
+* the system (``/usr``, ``/etc``, the libraries), the Python installation, the virtual
+  environment and the ``course_utils`` package -- read-only, each at its own path, so a
+  Python living in a private home folder (pyenv, conda) works like any other;
+* a private, size-limited ``/tmp`` (the working folder), ``/var/tmp`` and ``/dev/shm``;
+* nothing else: not the rest of the course (``solutions/``, the release), not the
+  submissions, not the grades, not the home folder.
 
-Run as a module, this file is the runner: ``python -m course_utils.grading.sandbox MODE``
-with the job as JSON on stdin.
+It has no network (a namespace with a loopback only), its own process tree (when the runner
+ends, every process the learner started ends with it), ``--die-with-parent`` and
+``--new-session``. As root, the runner keeps just the capabilities it needs to start the
+learner's kernel as an unprivileged uid of its own; as an ordinary user (an instructor's
+laptop with unprivileged user namespaces), bwrap maps the user into a namespace of its own.
+Resource limits are rlimits (address space, processes, file size, CPU time) plus, where the
+machine lets us, a cgroup (v2, else v1) for the whole sandbox: memory, processes, one core.
+
+The job goes to the runner as JSON on stdin; the result comes back as JSON on its stdout,
+never as a pickle. What the machine could not enforce is returned as warnings. A sandbox
+that cannot start is reported as ``ok: False`` with ``fault: "sandbox"``: it is never the
+learner's fault.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import sysconfig
 import threading
 import time
 from pathlib import Path
 
 UID_BASE = 61000
+TMP_SIZE = 512 << 20          # bytes of the sandbox's private /tmp (its working folder)
+PACKAGE = Path(__file__).resolve().parents[1]       # .../course_utils
+RUNNER = Path(__file__).resolve().parent / "runner.py"
+
+INSTALL_HELP = ("install bubblewrap: `sudo apt install bubblewrap` (Debian/Ubuntu), "
+                "`sudo dnf install bubblewrap` (Fedora), `sudo pacman -S bubblewrap` (Arch), "
+                "`conda install -c conda-forge bubblewrap`; then run `course grade` again. "
+                "Or grade notebooks you trust without a sandbox: `course grade --no-sandbox ...`")
+NO_SANDBOX_WARNING = ("NOT SANDBOXED (--no-sandbox): the notebooks ran as you, with your "
+                      "network and your files. Use this only for notebooks you trust.")
+
 _uid_lock = threading.Lock()
 _uid_next = [0]
 
@@ -44,54 +61,259 @@ def next_uid() -> int:
 
 
 # ----------------------------------------------------------------------------------------
-# What this machine lets us enforce (probed once)
+# What the sandbox contains
+# ----------------------------------------------------------------------------------------
+_SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def _python_paths() -> list[Path]:
+    """Folders the interpreter, its standard library and its site-packages live in.
+
+    Asked of a fresh interpreter (``-I``-like: no current folder), so a course folder that
+    happens to be the current directory is not mistaken for a library folder.
+    """
+    paths = {Path(os.path.realpath(sys.executable)).parents[1], Path(sys.prefix),
+             Path(sys.base_prefix), Path(sys.exec_prefix)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        value = sysconfig.get_paths().get(key)
+        if value:
+            paths.add(Path(value))
+    try:
+        out = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sys.path))"],
+                             capture_output=True, text=True, timeout=60, cwd="/",
+                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        entries = json.loads(out.stdout or "[]")
+    except (OSError, ValueError, subprocess.SubprocessError):
+        entries = []
+    for entry in entries:
+        path = Path(entry)
+        # site folders and zips; the course's own folder (an editable install) is added
+        # below as just its package, never as the whole checkout with its solutions
+        if entry and path.exists() and (PACKAGE.parent != path.resolve()):
+            paths.add(path)
+    out = []
+    for path in sorted({p.resolve() for p in paths if p.exists()}, key=lambda p: len(p.parts)):
+        if not any(path == o or o in path.parents for o in out) and not _is_system(path):
+            out.append(path)
+    return out
+
+
+def _is_system(path: Path) -> bool:
+    return any(path == Path(s) or Path(s) in path.parents for s in _SYSTEM)
+
+
+@functools.lru_cache(maxsize=1)
+def visible_paths() -> tuple[Path, ...]:
+    """Everything bound read-only into the sandbox besides the system folders."""
+    paths = _python_paths()
+    if not any(PACKAGE == p or p in PACKAGE.parents for p in paths):
+        paths.append(PACKAGE)
+    return tuple(paths)
+
+
+def bwrap_command(bwrap: str, root: bool, hide: list, command: list) -> list[str]:
+    """The bubblewrap command line that runs ``command`` in the sandbox."""
+    args = [bwrap, "--die-with-parent", "--new-session"]
+    if root:
+        # No user namespace: the runner is root in the sandbox with a handful of
+        # capabilities, and starts the learner's kernel as an unprivileged uid.
+        args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                 "--unshare-cgroup-try"]
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE",
+                    "CAP_FOWNER"):
+            args += ["--cap-add", cap]
+    else:
+        args += ["--unshare-all", "--disable-userns"]
+    # The private folders first: a course or venv living under /tmp is bound on top of them.
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/var/tmp",
+             "--perms", "1777", "--size", str(256 << 20), "--tmpfs", "/dev/shm"]
+    for folder in _SYSTEM:
+        path = Path(folder)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), folder]
+        elif path.is_dir():
+            args += ["--ro-bind", folder, folder]
+    visible = visible_paths()
+    # The folders on the way to them are made for the sandbox, open to its unprivileged user:
+    # a private home folder holding pyenv or conda stays private outside.
+    made = {Path("/"), Path("/tmp"), Path("/var/tmp")}
+    for path in visible:
+        for parent in reversed(path.parents):
+            if parent not in made and not _is_system(parent):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        args += ["--ro-bind", str(path), str(path)]
+    # A folder to hide that lies inside a visible one (grades written into the venv, say)
+    # is covered by an empty tmpfs.
+    for folder in hide:
+        path = Path(folder).resolve()
+        if any(path == v or v in path.parents for v in visible) and path.is_dir():
+            args += ["--size", str(1 << 20), "--tmpfs", str(path)]
+    args += ["--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--"]
+    return args + command
+
+
+# ----------------------------------------------------------------------------------------
+# A cgroup for the whole sandbox (root only)
+# ----------------------------------------------------------------------------------------
+class Cgroup:
+    """Memory, process and CPU limits for one sandbox: cgroup v2 where it works, else v1."""
+
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, memory_mb: int, max_procs: int):
+        self.dirs: list[Path] = []
+        self.version = None
+        if self._v2(name, memory_mb, max_procs):
+            self.version = "v2"
+        elif self._v1(name, memory_mb, max_procs):
+            self.version = "v1"
+
+    def _v2(self, name, memory_mb, max_procs) -> bool:
+        if not (self.V2 / "cgroup.controllers").exists():
+            return False
+        path = self.V2 / name
+        try:
+            available = (self.V2 / "cgroup.subtree_control").read_text().split()
+            if not {"memory", "pids"} <= set(available):
+                (self.V2 / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+            path.mkdir(exist_ok=True)
+            self.dirs = [path]
+            (path / "memory.max").write_text(str(memory_mb << 20))
+            (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
+            (path / "pids.max").write_text(str(max_procs))
+            if (path / "cpu.max").exists():
+                (path / "cpu.max").write_text("100000 100000")  # one core at most
+            return True
+        except OSError:
+            self.remove()
+            self.dirs = []
+            return False
+
+    def _v1(self, name, memory_mb, max_procs) -> bool:
+        made = []
+        for controller, settings in (("memory", {"memory.limit_in_bytes": memory_mb << 20}),
+                                     ("pids", {"pids.max": max_procs}),
+                                     ("cpu", {"cpu.cfs_period_us": 100000,
+                                              "cpu.cfs_quota_us": 100000})):
+            path = self.V2 / controller / name
+            try:
+                path.mkdir(exist_ok=True)
+                made.append(path)
+                for key, value in settings.items():
+                    (path / key).write_text(str(value))
+            except OSError:
+                continue
+        self.dirs = made
+        return bool(made)
+
+    def join(self) -> None:  # in the child, before exec: the sandbox and all it starts
+        for path in self.dirs:
+            try:
+                (path / "cgroup.procs").write_text("0")
+            except OSError:
+                pass
+
+    def remove(self) -> None:
+        for path in self.dirs:
+            for _ in range(40):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------------------
+# What this machine lets us do (probed once)
 # ----------------------------------------------------------------------------------------
 _PROBE: dict | None = None
-UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 
-def capabilities() -> dict:
-    """``{"namespaces": bool, "root": bool, "warnings": [...]}`` for this machine."""
+def capabilities(sandbox: bool = True) -> dict:
+    """``{"sandbox", "root", "bwrap", "problem", "cgroup", "warnings"}`` for this machine.
+
+    ``problem`` is set (and ``sandbox`` False) when a sandbox was wanted but cannot run here;
+    ``course grade`` then refuses to grade, with the reason and how to fix it.
+    """
     global _PROBE
+    if not sandbox:
+        return {"sandbox": False, "root": os.geteuid() == 0, "bwrap": None, "problem": None,
+                "cgroup": None, "warnings": [NO_SANDBOX_WARNING]}
     if _PROBE is not None:
         return _PROBE
-    warnings = []
     root = os.geteuid() == 0
-    namespaces = False
-    if shutil.which("unshare"):
+    bwrap = shutil.which("bwrap")
+    problem, warnings = None, []
+    if bwrap is None:
+        problem = "bubblewrap (`bwrap`) is not installed, and grading runs learners' code in it: " + INSTALL_HELP
+    else:
+        probe = bwrap_command(bwrap, root, [], [sys.executable, "-c", "import encodings, json; print('ok')"])
         try:
-            namespaces = subprocess.run(UNSHARE + ["true"], capture_output=True,
-                                        timeout=20).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            namespaces = False
-    if not namespaces:
-        warnings.append("NO NETWORK ISOLATION: this machine does not allow network/pid/mount "
-                        "namespaces (`unshare` failed), so submissions ran with the network "
-                        "of this machine and could see its files. Grade on a machine (or "
-                        "container) where `unshare --net --pid --fork --mount-proc true` works.")
-    if not root:
-        warnings.append("NOT ROOT: submissions ran as your own user (no separate uid), so they "
-                        "could write wherever you can; the process limit counts all your "
-                        "processes. Run `course grade` as root in a container for full isolation.")
-    _PROBE = {"namespaces": namespaces, "root": root, "warnings": warnings}
+            done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+            if done.stdout.strip() != "ok":
+                problem = (f"bubblewrap is installed but cannot run Python in a sandbox here "
+                           f"(exit code {done.returncode}: {done.stderr.strip()[-400:]}). "
+                           + ("Unprivileged user namespaces may be disabled: allow them "
+                              "(`sudo sysctl -w kernel.unprivileged_userns_clone=1`, or on "
+                              "Ubuntu 24.04 `kernel.apparmor_restrict_unprivileged_userns=0`), "
+                              "or grade as root in a container." if not root else
+                              "In a container, start it with `--privileged` or with "
+                              "`--security-opt seccomp=unconfined --cap-add SYS_ADMIN`."))
+        except (OSError, subprocess.SubprocessError) as error:
+            problem = f"bubblewrap could not be started: {error}"
+    cgroup = None
+    if root and problem is None:
+        test = Cgroup(f"course-grade-probe-{os.getpid()}", 256, 64)
+        cgroup = test.version
+        test.remove()
+    if problem is None and not root:
+        warnings.append("not root: learners' code ran in a user namespace as your own uid (it "
+                        "could see none of your files); processes and memory were limited per "
+                        "process (rlimits), not per submission.")
+    elif problem is None and cgroup is None:
+        warnings.append("no writable cgroup: memory and processes were limited per process "
+                        "(rlimits) only, not per submission.")
+    _PROBE = {"sandbox": problem is None, "root": root, "bwrap": bwrap, "problem": problem,
+              "cgroup": cgroup, "warnings": warnings}
     return _PROBE
 
 
-def run_job(mode: str, job: dict, timeout: float) -> dict:
-    """Run one job in a runner process; return its JSON result (never raises for the job)."""
-    caps = capabilities()
-    job = dict(job, namespaces=caps["namespaces"], demote=caps["root"])
+# ----------------------------------------------------------------------------------------
+# Running one job
+# ----------------------------------------------------------------------------------------
+def run_job(mode: str, job: dict, timeout: float, sandbox: bool = True) -> dict:
+    """Run one job in a runner process; return its JSON result (never raises for the job).
+
+    A result with ``fault: "sandbox"`` means the sandbox itself failed: not the learner's doing.
+    """
+    caps = capabilities(sandbox)
+    if sandbox and not caps["sandbox"]:
+        return {"ok": False, "fault": "sandbox", "events": [caps["problem"]]}
+    job = dict(job, sandboxed=caps["sandbox"], demote=caps["sandbox"] and caps["root"],
+               visible=[str(p) for p in visible_paths()])
     # Run as a script, not ``-m``: importing the course_utils package would import torch.
-    command = [sys.executable, str(Path(__file__).resolve()), mode]
-    if caps["namespaces"]:
-        command = UNSHARE + command
+    command = [sys.executable, str(RUNNER), mode]
+    cgroup = None
+    if caps["sandbox"]:
+        command = bwrap_command(caps["bwrap"], caps["root"], job.get("hide", []), command)
+        if caps["cgroup"]:
+            limits = job["limits"]
+            cgroup = Cgroup(f"course-grade-{job['uid']}", limits["memory_mb"] * 2,
+                            limits["max_procs"] + 64)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
-                                env=_runner_env())
+                                env=_runner_env(), preexec_fn=cgroup.join if cgroup else None)
     except OSError as error:
-        return {"ok": False, "events": [f"the sandbox could not start: {error}"]}
+        if cgroup:
+            cgroup.remove()
+        return {"ok": False, "fault": "sandbox", "events": [f"the sandbox could not start: {error}"]}
     try:
         out, err = proc.communicate(json.dumps(job).encode(), timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -99,14 +321,18 @@ def run_job(mode: str, job: dict, timeout: float) -> dict:
         out, err = proc.communicate()
         return {"ok": False, "events": [f"the whole run exceeded {timeout:.0f} s and was stopped"],
                 "seconds": time.monotonic() - started}
+    finally:
+        if cgroup:
+            cgroup.remove()
     try:
         result = json.loads(out.decode("utf-8", "replace") or "null")
         if not isinstance(result, dict):
             raise ValueError("no result")
     except ValueError:
-        tail = err.decode("utf-8", "replace")[-600:]
-        return {"ok": False, "events": [f"the sandbox failed (exit code {proc.returncode}): {tail}"],
-                "seconds": time.monotonic() - started}
+        tail = err.decode("utf-8", "replace").strip()[-600:]
+        return {"ok": False, "fault": "sandbox", "seconds": time.monotonic() - started,
+                "events": [f"the sandbox gave no result (exit code {proc.returncode})"
+                           + (f": {tail}" if tail else "")]}
     result.setdefault("seconds", time.monotonic() - started)
     return result
 
@@ -123,474 +349,3 @@ def _runner_env() -> dict:
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
-
-
-# ----------------------------------------------------------------------------------------
-# The runner (root inside its namespaces)
-# ----------------------------------------------------------------------------------------
-def _needed_paths() -> set:
-    """The folders the sandboxed kernel needs: the Python install, the venv, this package."""
-    return {Path(os.path.realpath(sys.executable)).parents[1], Path(sys.prefix).resolve(),
-            Path(sys.base_prefix).resolve(), Path(__file__).resolve().parents[2]}
-
-
-def _protected(path: Path) -> bool:
-    """Folders we must not hide: they hold Python or this package."""
-    path = path.resolve()
-    needed = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]]
-    return any(path == n or path in n.parents for n in needed)
-
-
-def _private_tmp(tmp: str) -> bool:
-    """Cover ``tmp`` with a fresh tmpfs, keeping any needed folder inside it reachable.
-
-    A course checked out under /tmp (as CI clones do) keeps its venv and package there: each
-    such folder is opened before the tmpfs goes on, then bind-mounted back through its file
-    descriptor (the kernel follows /proc/self/fd to the original folder, not to the new name).
-    """
-    import ctypes
-    base = Path(tmp).resolve()
-    inside = sorted({n for n in _needed_paths() if base in n.parents}, key=lambda p: len(p.parts))
-    inside = [n for n in inside if not any(o in n.parents for o in inside)]
-    fds = {n: os.open(n, os.O_RDONLY | os.O_DIRECTORY) for n in inside}
-    try:
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m,nr_inodes=20000,mode=1777",
-                           "tmpfs", tmp], capture_output=True).returncode != 0:
-            return False
-        libc = ctypes.CDLL(None, use_errno=True)
-        ms_bind, ms_rec = 4096, 16384
-        for folder, fd in fds.items():
-            folder.mkdir(parents=True, exist_ok=True)
-            for parent in list(folder.parents)[:len(folder.parts) - len(base.parts) - 1]:
-                parent.chmod(0o755)
-            if libc.mount(f"/proc/self/fd/{fd}".encode(), str(folder).encode(), None,
-                          ms_bind | ms_rec, None) != 0:
-                return False
-        return True
-    finally:
-        for fd in fds.values():
-            os.close(fd)
-
-
-def _setup_namespace(job: dict, warnings: list) -> None:
-    def run(*cmd):
-        return subprocess.run(list(cmd), capture_output=True).returncode == 0
-
-    if not run("ip", "link", "set", "lo", "up"):
-        warnings.append("could not bring up the loopback interface in the sandbox")
-    for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(tmp) and not _private_tmp(tmp):
-            warnings.append(f"could not give the sandbox a private {tmp}")
-    _open_path_to_python(warnings)
-    for hide in job.get("hide", []):
-        path = Path(hide)
-        if path.is_dir() and not _protected(path):
-            if not run("mount", "-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs", str(path)):
-                warnings.append(f"could not hide {path} from the submission")
-
-
-def _open_path_to_python(warnings: list) -> None:
-    """Let the unprivileged learner reach Python and this package, and nothing beside them.
-
-    Where a folder on the way (say ``/root`` holding ``/root/.pyenv``) is private, it is
-    covered, in this mount namespace only, by an empty tmpfs into which just the needed
-    child folder is moved back.
-    """
-    needed = _needed_paths()
-    for target in sorted(needed, key=lambda p: len(p.parts)):
-        for depth in range(1, len(target.parts) - 1):
-            parent = Path(*target.parts[:depth + 1])
-            try:
-                mode = parent.stat().st_mode
-            except OSError:
-                break
-            if mode & 0o001:
-                continue
-            child = Path(*target.parts[:depth + 2])
-            stage = Path(tempfile.mkdtemp(prefix="stage-", dir="/tmp"))
-            ok = subprocess.run(["mount", "--rbind", str(child), str(stage)]).returncode == 0
-            ok = ok and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs",
-                                        str(parent)]).returncode == 0
-            if ok:
-                child.mkdir(exist_ok=True)
-                ok = subprocess.run(["mount", "--move", str(stage), str(child)]).returncode == 0
-            if not ok:
-                warnings.append(f"could not open {child} to the sandboxed user")
-            break
-
-
-class _Cgroup:
-    """A cgroup v1 group (memory, pids, one CPU core) for the learner's processes, where writable."""
-
-    def __init__(self, name: str, memory_mb: int, max_procs: int):
-        self.dirs = []
-        for controller, settings in (("memory", {"memory.limit_in_bytes": memory_mb << 20}),
-                                     ("pids", {"pids.max": max_procs}),
-                                     ("cpu", {"cpu.cfs_period_us": 100000,   # one core at most
-                                              "cpu.cfs_quota_us": 100000})):
-            path = Path("/sys/fs/cgroup") / controller / name
-            try:
-                path.mkdir(exist_ok=True)
-                for key, value in settings.items():
-                    (path / key).write_text(str(value))
-                self.dirs.append(path)
-            except OSError:
-                pass
-
-    def join(self) -> None:  # in the child, before exec
-        for path in self.dirs:
-            try:
-                (path / "cgroup.procs").write_text("0")
-            except OSError:
-                pass
-
-    def remove(self) -> None:
-        for path in self.dirs:
-            for _ in range(20):
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-
-
-def _demote(job: dict, cgroup: _Cgroup | None, chown: list):
-    """The preexec function of the learner's process: limits, then an unprivileged uid."""
-    uid, limits = job["uid"], job["limits"]
-
-    def preexec():
-        if cgroup is not None:
-            cgroup.join()
-        lim = [(resource.RLIMIT_AS, limits["memory_mb"] << 20),
-               (resource.RLIMIT_FSIZE, 64 << 20),
-               (resource.RLIMIT_CORE, 0),
-               (resource.RLIMIT_CPU, int(limits["total_s"]) + 5),
-               (resource.RLIMIT_NPROC, limits["max_procs"])]
-        for kind, value in lim:
-            try:
-                resource.setrlimit(kind, (value, value))
-            except (ValueError, OSError):
-                pass
-        if job.get("demote"):
-            for path in chown:
-                try:
-                    os.chown(path(), uid, uid)
-                except (OSError, TypeError):
-                    pass
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-        os.umask(0o077)
-    return preexec
-
-
-def _kill_learner(job: dict, pgid: int | None = None) -> None:
-    """Kill every process of the job's uid (fork bombs included); else the process group."""
-    if job.get("demote"):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setuid(job["uid"])
-                for _ in range(200):
-                    os.kill(-1, signal.SIGKILL)
-                    time.sleep(0.005)
-            except OSError:
-                pass
-            os._exit(0)
-        os.waitpid(pid, 0)
-    elif pgid:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def _is_learner_cell(cell) -> bool:
-    """An answer cell, or a cell the learner added (release cells have their own limit)."""
-    return "exercise" in cell.get("metadata", {}).get("tags", []) or \
-        str(cell.get("id", "")).startswith("added-")
-
-
-def _kill_strays(job: dict, kernel_pid: int | None) -> int:
-    """Kill the learner's processes other than the kernel (forks must not outlive a cell)."""
-    if not job.get("demote") or not kernel_pid:
-        return 0
-    killed = 0
-    for _ in range(20):
-        found = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == kernel_pid:
-                continue
-            try:
-                with open(f"/proc/{entry}/status") as f:
-                    uid_line = next(l for l in f if l.startswith("Uid:"))
-                if int(uid_line.split()[1]) == job["uid"]:
-                    os.kill(int(entry), signal.SIGKILL)
-                    found += 1
-            except (OSError, StopIteration, ValueError):
-                continue
-        killed += found
-        if not found:
-            break
-        time.sleep(0.05)
-    return killed
-
-
-def _learner_env(job: dict, work: Path) -> dict:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work),
-           "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
-           "IPYTHONDIR": str(work / ".ipython"), "MPLCONFIGDIR": str(work / ".mpl"),
-           "COURSE_CACHE": str(work / ".course_cache"), "OMP_NUM_THREADS": "1",
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "TQDM_DISABLE": "1"}
-    if job.get("profile"):
-        env["COURSE_PROFILE"] = job["profile"]
-    return env
-
-
-def _workdir(job: dict) -> Path:
-    base = Path("/tmp") if job.get("namespaces") else Path(tempfile.mkdtemp(prefix="course-grade-"))
-    work = base / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    if job.get("demote"):
-        os.chown(work, job["uid"], job["uid"])
-    return work
-
-
-def _watchdog(state: dict, job: dict, stop: threading.Event) -> None:
-    """Kill the learner's processes when a cell (or the whole run) ignores its time limit."""
-    grace = 5.0
-    while not stop.wait(0.25):
-        now = time.monotonic()
-        late_cell = state.get("cell_deadline") and now > state["cell_deadline"] + grace
-        late_total = now > state["total_deadline"] + grace
-        if late_cell or late_total:
-            state["killed"] = "the whole run" if late_total else f"cell {state.get('cell')}"
-            _kill_learner(job, state.get("pgid"))
-            state["cell_deadline"] = None
-
-
-def _read_capped(path: Path, limit: int):
-    try:
-        if path.stat().st_size > limit:
-            return None, f"the answers are larger than {limit >> 20} MB"
-        return json.loads(path.read_text(encoding="utf-8")), None
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as error:
-        return None, f"the answers could not be read ({type(error).__name__})"
-
-
-def run_notebook(job: dict) -> dict:
-    """Execute a (restored) notebook cell by cell in a limited kernel; extract the answers."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    if __package__:
-        from .encoding import EXTRACT_CELL
-    else:  # run as a script (see run_job)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from encoding import EXTRACT_CELL
-    try:
-        from .encoding import AUDIT_STARTUP, audit_events
-    except ImportError:
-        from encoding import AUDIT_STARTUP, audit_events
-
-    limits, events, warnings = job["limits"], [], []
-    t0 = time.monotonic()
-    timing = {}
-    if job.get("namespaces"):
-        _setup_namespace(job, warnings)
-    os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="rt-")
-    os.chmod(os.environ["JUPYTER_RUNTIME_DIR"], 0o711)
-    work = _workdir(job)
-    answers_path = work / f".answers-{job['nonce']}.json"
-    audit_path = work / f".audit-{job['nonce']}.log"
-    startup = work / ".ipython" / "profile_default" / "startup"
-    startup.mkdir(parents=True, exist_ok=True)
-    (startup / "00-course-audit.py").write_text(AUDIT_STARTUP.format(log_path=str(audit_path),
-                                                                   kept=[str(p) for p in _needed_paths()]))
-    if job.get("demote"):
-        for folder, _, files in os.walk(work):
-            os.chown(folder, job["uid"], job["uid"])
-            for name in files:
-                os.chown(os.path.join(folder, name), job["uid"], job["uid"])
-    nb = nbformat.from_dict(job["notebook"])
-    cgroup = _Cgroup(f"course-grade-{job['uid']}", limits["memory_mb"] * 2, limits["max_procs"]) \
-        if job.get("demote") else None
-    cap = limits["output_bytes"]
-
-    class Client(NotebookClient):
-        used = 0
-        truncated = False
-
-        def output(self, outs, msg, display_id, cell_index):
-            size = len(json.dumps(msg.get("content", {}), default=str))
-            if Client.used + size > cap:
-                if not Client.truncated:
-                    Client.truncated = True
-                    outs.append(nbformat.v4.new_output(
-                        "stream", name="stderr", text=f"[output cut: more than {cap} bytes]\n"))
-                return None
-            Client.used += size
-            return super().output(outs, msg, display_id, cell_index)
-
-    client = Client(nb, timeout=limits["cell_s"], interrupt_on_timeout=True, allow_errors=True,
-                    kernel_name="python3", startup_timeout=limits.get("startup_s", 90),
-                    shutdown_kernel="immediate",
-                    resources={"metadata": {"path": str(work)}}, record_timing=False)
-    state = {"total_deadline": time.monotonic() + limits["total_s"], "cell_deadline": None}
-    stop = threading.Event()
-    answers, cells = {}, []
-    names = job["names"]
-    extract = nbformat.v4.new_code_cell(EXTRACT_CELL.format(
-        names=names, path=str(answers_path), module=job.get("module", ""), audit=str(audit_path)))
-
-    def snapshot():
-        extract.outputs = []
-        nb.cells.append(extract)  # nbclient stores the cell back at its index
-        remaining = state["total_deadline"] - time.monotonic()
-        client.timeout = max(5, int(min(60, remaining + 10)))
-        try:
-            client.execute_cell(extract, len(nb.cells) - 1, store_history=False)
-        finally:
-            nb.cells.pop()
-        failed = [o for o in extract.get("outputs", []) if o.get("output_type") == "error"]
-        if failed:
-            events.append(f"the answers could not be saved after cell {state.get('cell', 0)}: "
-                          f"{failed[0].get('ename')}: {str(failed[0].get('evalue'))[:200]}")
-        data, problem = _read_capped(answers_path, 32 << 20)
-        if isinstance(data, dict):
-            answers.clear()
-            answers.update(data)
-        elif problem:
-            events.append(problem)
-
-    try:
-        preexec = _demote(job, cgroup, [lambda: client.km.connection_file])
-        with client.setup_kernel(env=_learner_env(job, work), preexec_fn=preexec,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-            try:
-                state["pgid"] = client.km.provisioner.process.pid
-            except AttributeError:
-                pass
-            timing["kernel_started"] = time.monotonic() - t0
-            threading.Thread(target=_watchdog, args=(state, job, stop), daemon=True).start()
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                remaining = state["total_deadline"] - time.monotonic()
-                if remaining <= 0:
-                    events.append(f"stopped before cell {index + 1}: the total time limit "
-                                  f"({limits['total_s']} s) was reached")
-                    break
-                learner_cell = _is_learner_cell(cell)
-                allowed = limits["cell_s"] if learner_cell else max(limits["cell_s"],
-                                                                    limits.get("release_cell_s", 0))
-                client.timeout = max(1, int(min(allowed, remaining)))
-                state.update(cell=index + 1, cell_deadline=time.monotonic() + client.timeout)
-                started = time.monotonic()
-                try:
-                    client.execute_cell(cell, index)
-                finally:
-                    state["cell_deadline"] = None
-                seconds = time.monotonic() - started
-                info = {"index": index, "id": cell.get("id"), "seconds": round(seconds, 2)}
-                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-                if errors:
-                    info["error"] = f"{errors[-1].get('ename', '')}: {str(errors[-1].get('evalue', ''))[:200]}"
-                if seconds >= client.timeout - 0.5:
-                    events.append(f"cell {index + 1} ran past its time limit ({client.timeout} s) "
-                                  f"and was interrupted")
-                cells.append(info)
-                if learner_cell:
-                    strays = _kill_strays(job, state.get("pgid"))
-                    if strays:
-                        events.append(f"cell {index + 1} left {strays} process(es) running: killed")
-                    snapshot()
-            snapshot()
-            timing["executed"] = time.monotonic() - t0
-    except DeadKernelError:
-        events.append(f"the kernel died at cell {state.get('cell')} (out of memory, killed for "
-                      f"ignoring a time limit, or crashed); answers up to then were kept")
-    except Exception as error:  # noqa: BLE001 - whatever the learner did, report it
-        events.append(f"execution stopped at cell {state.get('cell')}: "
-                      f"{type(error).__name__}: {str(error)[:300]}")
-    finally:
-        stop.set()
-        timing["shut_down"] = time.monotonic() - t0
-        _kill_learner(job, state.get("pgid"))
-        if cgroup is not None:
-            cgroup.remove()
-        timing["cleaned_up"] = time.monotonic() - t0
-    try:
-        with open(audit_path, encoding="utf-8", errors="replace") as f:
-            events.extend(audit_events(f.read(1 << 16)))
-    except OSError:
-        pass
-    if state.get("killed"):
-        events.append(f"{state['killed']} ignored its time limit: all its processes were killed")
-    if Client.truncated:
-        events.append(f"output was cut after {cap} bytes")
-    for output_cell in nb.cells:  # keep the executed notebook small
-        if output_cell.cell_type == "code":
-            output_cell.outputs = output_cell.get("outputs", [])
-    return {"ok": True, "answers": answers, "cells": cells, "events": events,
-            "warnings": warnings, "notebook": nb, "timing": timing}
-
-
-def run_calls(job: dict) -> dict:
-    """Call a learner's function on the judge's cases, in a limited process of its own."""
-    warnings = []
-    if job.get("namespaces"):
-        _setup_namespace(job, warnings)
-    work = _workdir(job)
-    out_path = work / f".calls-{job['nonce']}.json"
-    cgroup = _Cgroup(f"course-grade-{job['uid']}", job["limits"]["memory_mb"] * 2,
-                     job["limits"]["max_procs"]) if job.get("demote") else None
-    spec = {k: job[k] for k in ("imports", "source", "name", "cases")}
-    spec["out"] = str(out_path)
-    events = []
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.calls"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, cwd=str(work),
-                                env=_learner_env(job, work), start_new_session=True,
-                                preexec_fn=_demote(job, cgroup, []))
-        try:
-            proc.communicate(json.dumps(spec).encode(), timeout=job["limits"]["total_s"])
-        except subprocess.TimeoutExpired:
-            events.append(f"calling the function took more than {job['limits']['total_s']} s")
-        _kill_learner(job, proc.pid)
-    finally:
-        if cgroup is not None:
-            cgroup.remove()
-    data, problem = _read_capped(out_path, 32 << 20)
-    if problem:
-        events.append(problem)
-    return {"ok": True, "calls": data if isinstance(data, dict) else None, "events": events,
-            "warnings": warnings}
-
-
-def _main() -> None:
-    if os.getpid() == 1:
-        # PID 1 of the new namespace only waits (a kernel whose parent is PID 1 believes its
-        # parent died). When it ends, the kernel kills every process left in the namespace.
-        sys.exit(subprocess.run([sys.executable, str(Path(__file__).resolve()),
-                                 *sys.argv[1:]]).returncode)
-    # Our result goes to the real stdout; anything else printed here goes to stderr.
-    result_fd = os.dup(1)
-    os.dup2(2, 1)
-    mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    job = json.loads(sys.stdin.read())
-    try:
-        result = {"notebook": run_notebook, "calls": run_calls}[mode](job)
-    except Exception as error:  # noqa: BLE001
-        result = {"ok": False, "events": [f"the sandbox failed: {type(error).__name__}: {error}"]}
-    with os.fdopen(result_fd, "w") as out:
-        json.dump(result, out, default=str)
-
-
-if __name__ == "__main__":
-    _main()

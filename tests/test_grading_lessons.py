@@ -1,0 +1,46 @@
+"""Every lesson, graded as an instructor would: the solution notebook, submitted as it is,
+gets full marks; the unsolved release gets zero, every question "not attempted" (ci profile)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading import grade
+from course_utils.grading.sandbox import capabilities
+
+from grading_fixtures import solution_answers
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted(p.stem for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+CAPS = capabilities()
+LIMITS = {"cell_s": 120, "release_cell_s": 600, "total_s": 900, "profile": "ci"}
+
+
+@pytest.mark.skipif(not CAPS["sandbox"], reason=f"no grading sandbox here: {CAPS['problem']}")
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solution_gets_full_marks_and_the_release_zero(lesson, tmp_path):
+    release = nbformat.read(ROOT / "lessons" / f"{lesson}.ipynb", as_version=4)
+    answers = solution_answers(nbformat.read(ROOT / "solutions" / f"{lesson}.ipynb", as_version=4))
+    solved = copy.deepcopy(release)
+    for cell in solved.cells:
+        if cell.id in answers:
+            cell.source = answers[cell.id]
+    subs = tmp_path / "submitted"
+    subs.mkdir()
+    nbformat.write(solved, subs / "solution.ipynb")
+    nbformat.write(release, subs / "unsolved.ipynb")
+    # The unsolved submission is the release itself: no separate self-test needed here.
+    result = grade(ROOT / "lessons", subs, tmp_path / "grades", lesson[:2], ROOT / "solutions",
+                   workers=2, limits=LIMITS, progress=False, check_release=False)
+    records = {r["learner"]: r for r in result["records"]}
+    n = len(result["problems"])
+    assert n > 0
+    solution, unsolved = records["solution"], records["unsolved"]
+    detail = {p["name"]: (p["status"], p["message"][:300]) for p in solution["problems"]}
+    assert solution["status"] == "graded", solution.get("reason")
+    assert solution["total"] == n, (detail, solution["events"], solution.get("errors"))
+    assert unsolved["status"] == "graded" and unsolved["total"] == 0
+    assert {p["status"] for p in unsolved["problems"]} == {"not attempted"}, unsolved["problems"]
