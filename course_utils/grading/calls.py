@@ -1,9 +1,12 @@
-"""Call a learner's function on given cases (run inside the sandbox, as the learner's uid).
+"""Call a learner's function in the sandbox, as the learner's uid. Two jobs:
 
-Reads ``{"imports", "source", "name", "cases", "out"}`` as JSON on stdin; writes to ``out``
-one entry per case: ``{"ok": encoded result}`` or ``{"error": {"type", "message", "line",
-"text"}}``. The judge replays these results to the problem's check, so the learner's code
-never runs in the judge's process.
+* ``{"imports", "source", "name", "cases", "out"}``: call the function on each case and write
+  one entry per case: ``{"ok": encoded result}`` or ``{"error": {"type", "message", "line",
+  "text"}}``. The judge replays these results to the problem's check, so the learner's code
+  never runs in the judge's process.
+* ``{"imports", "module", "problem", "answers", "out"}``: run problem ``problem``'s check here,
+  with the learner's functions defined from their source (for checks that pass live objects
+  to the function); write ``{"outcome": {"status", "message"}}``.
 """
 from __future__ import annotations
 
@@ -13,8 +16,42 @@ import sys
 import traceback
 
 
+def _write(spec: dict, data: dict) -> None:
+    with open(spec["out"] + ".tmp", "w") as f:
+        f.write(json.dumps(data))
+    os.replace(spec["out"] + ".tmp", spec["out"])
+
+
+def check_here(spec: dict) -> None:
+    import importlib
+    from .encoding import FunctionAnswer, decode
+
+    module = importlib.import_module(spec["module"])
+    problem = getattr(module, spec["problem"])
+    learner: dict = {"__name__": "__learner__"}
+    exec(compile(spec["imports"], "<lesson imports>", "exec"), learner)
+    namespace = {}
+    for var, data in spec["answers"].items():
+        value = decode(data)
+        if isinstance(value, FunctionAnswer):
+            try:
+                exec(compile(value.source, "<your code>", "exec"), learner)
+                value = learner.get(value.name)
+            except BaseException as error:  # noqa: BLE001 - the learner's code
+                _write(spec, {"outcome": {"status": "incorrect", "message":
+                              f"your code for `{var}` could not be defined: "
+                              f"{type(error).__name__}: {error}"[:1000]}})
+                return
+        namespace[var] = value
+    outcome = problem.evaluate(namespace)
+    _write(spec, {"outcome": {"status": outcome.status, "message": outcome.message}})
+
+
 def main() -> None:
     spec = json.loads(sys.stdin.read())
+    if "problem" in spec:
+        check_here(spec)
+        return
     from .encoding import decode, encode
 
     results = []
@@ -40,10 +77,7 @@ def main() -> None:
             results.append({"ok": encode(fn(*args, **kwargs))})
         except BaseException as error:  # noqa: BLE001
             results.append({"error": _describe(error, spec["source"])})
-    data = json.dumps({"results": results})
-    with open(spec["out"] + ".tmp", "w") as f:
-        f.write(data)
-    os.replace(spec["out"] + ".tmp", spec["out"])
+    _write(spec, {"results": results})
 
 
 def _describe(error: BaseException, source: str) -> dict:

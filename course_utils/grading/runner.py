@@ -397,7 +397,8 @@ def run_calls(job: dict) -> dict:
     """Call a learner's function on the judge's cases, in a limited process of its own."""
     work = make_workdir(job)
     out_path = work / f".calls-{job['nonce']}.json"
-    spec = {k: job[k] for k in ("imports", "source", "name", "cases")}
+    spec = {k: job[k] for k in ("imports", "source", "name", "cases", "module", "problem",
+                                "answers") if k in job}
     spec["out"] = str(out_path)
     spec["call_s"] = job["limits"].get("cell_s", 10)
     events = []
