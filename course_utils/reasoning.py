@@ -14,7 +14,7 @@ same length, so a batch of them needs no padding.
 * :func:`parse_answer`, :func:`verify`, :func:`filter_verified` -- the verifier that
   rejection sampling (DeepSeek-AI 2025, arXiv:2501.12948) uses to keep only correct traces;
 * :func:`char_tokenizer` -- one token per character, as a transformers fast tokenizer, so
-  the teacher can be served by :mod:`course_utils.api_server` like any other model;
+  the teacher can be served by :mod:`course_utils.api` like any other model;
 * :func:`load_reasoning_teacher` -- a small GPT-2 trained (once, cached) to write traces;
 * :func:`accuracy` -- greedy answers of a model on held-out problems, checked.
 """
@@ -151,8 +151,7 @@ def accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | None = 
     import torch
     if max_new_tokens is None:
         max_new_tokens = len(trace(0, 0, digits)) + 1
-    from .config import few_threads
-    from .seqkd import API_MODEL_PARAMS
+    from .config import API_MODEL_PARAMS, few_threads
     model.eval()
     right = 0
     with few_threads(model, max_params=API_MODEL_PARAMS):

@@ -17,14 +17,10 @@ from __future__ import annotations
 import math
 import random
 
-from .config import few_threads
+from .config import API_MODEL_PARAMS, few_threads
 
 __all__ = ["sft_examples", "lm_examples", "train_sft", "count_tokens",
            "evaluate_lm", "agreement"]
-
-
-# Sequence-level students are up to a few hundred thousand parameters: still faster on one thread.
-API_MODEL_PARAMS = 3_000_000
 
 
 def _ids_from_hex(hex_list, lookup):
@@ -47,7 +43,7 @@ def sft_examples(dataset, tokenizer, max_length: int = 128, prompt_format=None,
     turns a prompt into the text the teacher saw (default: the prompt itself, as the course
     server does for a base model).
     """
-    from .api_server import bytes_to_id
+    from .tokenizer import bytes_to_id
     lookup = bytes_to_id(tokenizer)
     eos = tokenizer.eos_token_id
     examples = []

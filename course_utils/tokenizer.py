@@ -82,6 +82,45 @@ def save_dir_atomically(path: Path, save) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------------------
+# Tokens as bytes: exact token identities for a client that shares the tokenizer
+# --------------------------------------------------------------------------------------
+def _byte_decoder() -> dict[str, int]:
+    # GPT-2's reversible map from bytes to printable characters, used by byte-level BPE.
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    extra = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+_BYTE_DECODER = _byte_decoder()
+
+
+def token_bytes(tokenizer, token_id: int) -> bytes:
+    """The exact bytes a token stands for (byte-level BPE), else its decoded text in UTF-8.
+
+    The API sends these as each token's ``bytes`` (lesson 07).
+    """
+    piece = tokenizer.convert_ids_to_tokens(int(token_id))
+    if isinstance(piece, str) and piece and all(ch in _BYTE_DECODER for ch in piece):
+        return bytes(_BYTE_DECODER[ch] for ch in piece)
+    return tokenizer.decode([int(token_id)]).encode("utf-8")
+
+
+def bytes_to_id(tokenizer) -> dict[bytes, int]:
+    """Map each token's bytes back to its id (the first id wins where two share bytes)."""
+    table: dict[bytes, int] = {}
+    for token_id in range(len(tokenizer)):
+        table.setdefault(token_bytes(tokenizer, token_id), token_id)
+    return table
+
+
 def show_tokens(tokenizer, text: str) -> list[str]:
     """The pieces ``text`` is cut into, as readable strings (spaces shown as '·')."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -8,7 +8,7 @@ openai = pytest.importorskip("openai")
 
 from course_utils import harvest as H
 from course_utils import seqkd
-from course_utils.api_server import TeacherAPI, serve
+from course_utils.api import TeacherAPI, serve
 from tiny_lm import one_thread, tiny_model, tiny_tokenizer
 
 
@@ -79,7 +79,7 @@ def test_harvest_budget_resume_and_rate_limits(teacher, tmp_path):
         row = second[0]
         assert len(row["top_hex"]) == len(row["token_hex"]) and len(row["top_hex"][0]) == 5
         # the server's log and the harvest agree on what was bought (429s were retried)
-        from course_utils.api_server import read_log
+        from course_utils.api import read_log
         log = read_log(api.log_path)
         ok = log[log.status == 200]
         assert len(ok) == len(second) + 1
