@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import get_device
-from .data import make_loader
 from .losses import kd_loss
-from .train import History, _train
+from .train import History, as_loader, train_loop
 
 
 # ----------------------------------------------------------------------------------------
@@ -264,8 +263,7 @@ def distill_features(student, teacher, train, epochs: int = 10, lr: float = 3e-3
 
     The teacher runs in eval mode without gradients. Returns a :class:`History`.
     """
-    if isinstance(train, (tuple, list)) and len(train) == 2 and torch.is_tensor(train[0]):
-        train = make_loader(train[0], train[1], batch_size, True, seed)
+    train = as_loader(train, batch_size, True, seed)
     extra = nn.ModuleList(list(extra_losses))
     for loss in extra:
         if not isinstance(loss, FeatureLoss):
@@ -292,8 +290,9 @@ def distill_features(student, teacher, train, epochs: int = 10, lr: float = 3e-3
         return loss
 
     try:
-        return _train(student, train, epochs, lr, step_loss, test, device, desc, weight_decay,
-                      progress, extra_params=extra.parameters(), transform=transform)
+        return train_loop(student, train, step_loss, epochs=epochs, lr=lr, test=test,
+                          device=device, desc=desc, weight_decay=weight_decay, progress=progress,
+                          extra_params=extra.parameters(), transform=transform)
     finally:
         s_hooks.remove()
         t_hooks.remove()

@@ -1,4 +1,4 @@
-"""Training, evaluating and sampling causal language models (lessons 05-08).
+"""Training, evaluating and sampling causal language models (taught in lessons 05-06, used to 08).
 
 * ``train_lm``     -- a plain PyTorch loop: next-token cross-entropy, or, given a teacher,
   a token-level distillation loss from :mod:`course_utils.lm_losses`; the same step budget
@@ -6,7 +6,9 @@
 * ``KDTrainer``    -- the same idea as a ``transformers.Trainer`` subclass (the ecosystem's
   way), logging into the same :class:`LMHistory`;
 * ``evaluate_lm``/``perplexity`` -- mean next-token loss, perplexity ``exp(loss)``, and
-  top-1 agreement with a teacher;
+  top-1 agreement with a teacher (:func:`course_utils.metrics.agreement` at every position);
+* ``warmup_cosine`` -- the learning-rate schedule of every LM trainer (here and in
+  :mod:`course_utils.seqkd`); every trainer returns an :class:`LMHistory`;
 * ``sample``, ``next_token_probs`` -- generation with temperature / top-p through
   ``generate``, and a look at one next-token distribution (the teacher's dark knowledge).
 
@@ -26,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .config import few_threads, get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
+from .metrics import agreement
 
 
 @dataclass
@@ -108,7 +111,7 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
         count += targets.numel()
         if teacher is not None:
             t_logits = teacher(input_ids=ids).logits[:, :-1]
-            agree += (logits.argmax(-1) == t_logits.argmax(-1)).sum().item()
+            agree += round(agreement(logits.flatten(0, 1), t_logits.flatten(0, 1)) * targets.numel())
     model.train(was_training)
     loss = total / max(count, 1)
     out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
@@ -118,16 +121,23 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
 
 
 def perplexity(model, dataset, batch_size: int = 16, max_blocks: int | None = None) -> float:
-    """``exp(mean next-token cross-entropy)`` of ``model`` on the blocks of ``dataset``."""
+    """``exp(mean next-token cross-entropy)`` of ``model`` on the blocks of ``dataset``.
+
+    Taught in lesson 05. ``dataset``: packed blocks, or a LongTensor ``(n_blocks, length)``.
+    """
     return evaluate_lm(model, dataset, batch_size=batch_size, max_blocks=max_blocks)["perplexity"]
 
 
-def _schedule(optimizer, steps: int, warmup: int):
+def warmup_cosine(optimizer, steps: int, warmup: int | None = None, floor: float = 0.1):
+    """The learning-rate schedule of every LM trainer: linear warm-up over ``warmup`` steps
+    (default: the first 5%), then cosine decay to ``floor`` times the peak at ``steps``."""
+    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
+
     def factor(step):
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
@@ -145,12 +155,11 @@ def make_optimizer(model, lr: float, steps: int, weight_decay: float = 0.01, war
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
-    return optimizer, _schedule(optimizer, steps, warmup)
+    return optimizer, warmup_cosine(optimizer, steps, warmup)
 
 
 def lm_step(model, ids, optimizer, scheduler=None, teacher_logits=None, loss_fn=None) -> float:
-    """One optimizer step on a batch of token ids; returns the loss.
+    """One optimizer step on a batch of token ids; returns the loss (taught in lesson 06).
 
     Without ``teacher_logits``: next-token cross-entropy. With them:
     ``loss_fn(student_logits, teacher_logits, labels)`` after shifting all three so that
@@ -285,7 +294,7 @@ def _kd_trainer_class():
         ``KDTrainer(model=student, teacher_model=teacher, kd_kind="forward", temperature=1.0,
         alpha=1.0, beta=0.5, top_k=None, args=..., train_dataset=..., data_collator=...)``.
         The loss is ``alpha * divergence(student, teacher) + (1 - alpha) * CE`` on the
-        positions whose label is not -100 (see :func:`course_utils.lm_losses.lm_kd_loss`).
+        positions whose label is not ``IGNORE_INDEX`` (see :func:`course_utils.lm_losses.lm_kd_loss`).
         ``compute_loss`` follows the current signature, ``num_items_in_batch`` included.
         """
 

@@ -9,12 +9,9 @@ means every string can be encoded (no unknown token): rare characters fall back 
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from .config import cache_dir
+from .io import cache_entry, cached
 
 EOS = "<|endoftext|>"
 
@@ -45,41 +42,25 @@ def train_tokenizer(texts, vocab_size: int = 2048, min_frequency: int = 2):
 
 
 def tokenizer_dir(corpus, vocab_size: int) -> Path:
-    return cache_dir() / "tokenizers" / f"bpe{vocab_size}-{corpus.fingerprint()}"
+    """The cache folder of the tokenizer of ``corpus`` with ``vocab_size`` entries."""
+    return cache_entry("tokenizers", f"bpe{vocab_size}",
+                       {"corpus": corpus.fingerprint(), "vocab_size": vocab_size})
 
 
 def load_tokenizer(corpus, vocab_size: int = 2048, retrain: bool = False):
     """The BPE tokenizer of ``corpus`` (trained on its training texts), cached on disk.
 
-    The cache folder is written whole in a temporary folder and renamed into place, so an
-    interrupted run leaves nothing half-written behind.
+    Taught in lesson 05. Cached with :func:`course_utils.io.cached`: written whole in a
+    temporary folder and renamed into place, so an interrupted run leaves nothing
+    half-written behind.
     """
     from transformers import AutoTokenizer
-    path = tokenizer_dir(corpus, vocab_size)
-    if path.is_dir() and not retrain:
-        try:
-            return AutoTokenizer.from_pretrained(str(path))
-        except Exception:  # a damaged cache is rebuilt, not a crash
-            shutil.rmtree(path, ignore_errors=True)
-    tokenizer = train_tokenizer(corpus.train, vocab_size)
-    save_dir_atomically(path, tokenizer.save_pretrained)
-    return AutoTokenizer.from_pretrained(str(path))
-
-
-def save_dir_atomically(path: Path, save) -> Path:
-    """Call ``save(tmp_dir)`` then rename ``tmp_dir`` to ``path`` (replacing an old one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        save(str(tmp))
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    tokenizer, _ = cached(tokenizer_dir(corpus, vocab_size),
+                          build=lambda: train_tokenizer(corpus.train, vocab_size),
+                          save=lambda tok, tmp: tok.save_pretrained(tmp),
+                          load=lambda path: AutoTokenizer.from_pretrained(str(path)),
+                          retrain=retrain, what="tokenizer", reload=True)
+    return tokenizer
 
 
 # --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from course_utils.io import atomic_write_text, load_npz
 from course_utils.losses import kd_loss, softmax_with_temperature
 from course_utils.models import ConvTeacher, MLPStudent, count_params
 from course_utils.stats import mean_std, paired_test, summarize
-from course_utils.train import distill, evaluate, fit, predict_logits
+from course_utils.train import distill_live as distill, evaluate, fit, predict_logits
 
 
 def test_profile_and_sizes():
@@ -170,7 +170,8 @@ def test_course_cli(capsys):
 
 
 def test_mnist1d_teacher_is_cached_and_survives_a_damaged_file(tmp_path, monkeypatch):
-    from course_utils.experiments import mnist1d_teacher, run_seeds
+    from course_utils.stats import run_seeds
+    from course_utils.teachers import mnist1d_teacher
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
     data = load_mnist1d(600)
     teacher, info = mnist1d_teacher(data, epochs=2, channels=8, progress=False)

@@ -9,6 +9,7 @@ openai = pytest.importorskip("openai")
 from course_utils import harvest as H
 from course_utils import seqkd
 from course_utils.api import TeacherAPI, serve
+from course_utils.lm import evaluate_lm, perplexity
 from tiny_lm import one_thread, tiny_model, tiny_tokenizer
 
 
@@ -163,6 +164,6 @@ def test_lm_examples_and_eval(teacher):
     ex = seqkd.lm_examples(list(topics.topics.values())[:20], tok, n_tokens=500, block=32)
     assert seqkd.count_tokens(ex) == 500
     blocks = torch.tensor([e["input_ids"] for e in ex if len(e["input_ids"]) == 32][:4])
-    ppl = seqkd.evaluate_lm(model, blocks)
+    ppl = perplexity(model, blocks)
     assert math.isfinite(ppl) and ppl > 1
-    assert seqkd.agreement(model, model, blocks) == 1.0
+    assert evaluate_lm(model, blocks, teacher=model)["agreement"] == 1.0

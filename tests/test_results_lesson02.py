@@ -15,10 +15,10 @@ import torch
 
 from course_utils.config import PROFILE, seed_everything, size
 from course_utils.data import load_mnist1d
-from course_utils.experiments import mnist1d_teacher
 from course_utils.models import MLPStudent, count_params
-from course_utils.train import evaluate, fit, predict_logits
-from course_utils.transfer import (class_errors, distill_from_outputs, search_bias_shift,
+from course_utils.teachers import mnist1d_teacher
+from course_utils.train import distill as distill_from_outputs, evaluate, fit, predict_logits
+from course_utils.omitted_class import (class_errors, search_bias_shift,
                                    shift_class_bias)
 
 pytestmark = pytest.mark.slow

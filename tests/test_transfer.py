@@ -1,11 +1,11 @@
-"""Unit tests of course_utils.transfer: stored-output distillation and the omitted-class pieces."""
+"""Unit tests of stored-output distillation (course_utils.train.distill) and course_utils.omitted_class."""
 import pytest
 import torch
 
 from course_utils.models import MLPStudent
-from course_utils.train import distill, predict_logits
-from course_utils.transfer import (bias_shift_curve, class_errors, distill_from_outputs,
-                                   search_bias_shift, shift_class_bias, without_class)
+from course_utils.omitted_class import (bias_shift_curve, class_errors, search_bias_shift,
+                                        shift_class_bias, without_class)
+from course_utils.train import distill as distill_from_outputs, distill_live as distill, predict_logits
 
 
 def _toy(n=200, d=6, k=4, seed=0):
