@@ -21,10 +21,8 @@ student that shares the teacher's tokenizer recovers the exact token ids (see
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
-import re
 import shutil
 import time
 from pathlib import Path

@@ -18,7 +18,6 @@ Every model here is a transformers causal LM: ``model(input_ids).logits`` has sh
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
