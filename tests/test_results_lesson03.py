@@ -34,7 +34,7 @@ def test_ece_and_agreement_on_a_known_case():
 
 @pytest.mark.slow
 def test_too_few_epochs_loses_to_scratch_and_more_epochs_restore_the_gain():
-    R = size("lesson03_results")
+    R = size("few_epochs_results")
     torch.set_num_threads(1)
     data = load_mnist1d(R.num_samples)
     teacher, info = mnist1d_teacher(data, channels=R.teacher_channels, epochs=R.teacher_epochs,
