@@ -1,4 +1,4 @@
-"""Profiles, sizes, devices, seeds and the environment doctor.
+"""Profiles, sizes, devices, seeds and the environment doctor (taught in lesson 00).
 
 Every notebook sizes its work from one setting, ``PROFILE``:
 

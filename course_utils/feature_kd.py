@@ -90,6 +90,8 @@ def attention_map(feat: torch.Tensor, p: float = 2.0) -> torch.Tensor:
 
     Returns ``(N, L)``; each row has unit L2 norm, so maps of layers with different channel
     counts (student and teacher) can be compared.
+
+    Taught in lesson 04.
     """
     _check_feature(feat, "feat")
     return F.normalize(feat.abs().pow(p).mean(dim=1), dim=1)
@@ -117,7 +119,10 @@ def _pairwise_distances(emb: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_distances(emb: torch.Tensor) -> torch.Tensor:
-    """Pairwise Euclidean distances between rows, divided by their mean off-diagonal distance."""
+    """Pairwise Euclidean distances between rows, divided by their mean off-diagonal distance.
+
+    Taught in lesson 04.
+    """
     if not torch.is_tensor(emb) or emb.dim() < 2 or len(emb) < 2:
         raise ValueError("Relational losses need a batch of at least two embeddings, shape (N, ...).")
     d = _pairwise_distances(emb)
@@ -231,6 +236,8 @@ def augment_mnist1d(x: torch.Tensor, max_shift: int = 3, noise: float = 0.1,
 
     ``x`` has shape ``(N, L)``; each row gets its own shift and Gaussian noise of standard
     deviation ``noise``. Give the result to teacher *and* student: that is function matching.
+
+    Taught in lesson 04.
     """
     if not torch.is_tensor(x) or x.dim() != 2:
         raise ValueError(f"augment_mnist1d expects signals of shape (N, length), got "
@@ -262,6 +269,8 @@ def distill_features(student, teacher, train, epochs: int = 10, lr: float = 3e-3
       student both see that augmented batch (function matching). The labels are kept.
 
     The teacher runs in eval mode without gradients. Returns a :class:`History`.
+
+    Taught in lesson 04.
     """
     train = as_loader(train, batch_size, True, seed)
     extra = nn.ModuleList(list(extra_losses))

@@ -1,4 +1,4 @@
-"""Atomic writes and the one cache: nothing is lost to a half-written file.
+"""Atomic writes and the one cache (the spine of every lesson): nothing is lost to a half-written file.
 
 Each writer writes to a temporary file in the same folder, flushes it to disk, then renames
 it over the target (``os.replace`` is atomic on POSIX and Windows). A reader of the target

@@ -86,6 +86,8 @@ def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: 
 
     ``agreement`` is the fraction of positions where the student's most likely next token
     is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
+
+    Taught in lesson 05.
     """
     with few_threads(model):
         return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
@@ -189,6 +191,8 @@ def train_lm(model, train, steps: int, batch_size: int = 16, lr: float = 1e-3, v
     (shifted) positions, by default forward KL (:func:`course_utils.lm_losses.lm_kd_loss`).
     AdamW with linear warm-up and cosine decay to 10%; the batches depend only on ``seed``,
     so every student of a comparison sees the same tokens in the same order.
+
+    Taught in lesson 05.
     """
     runs = compare_students({desc: (model, None if teacher is None else
                                     (loss_fn or (lambda s, t, y: lm_kd_loss(s, t, y, kind="forward"))))},
@@ -210,6 +214,8 @@ def compare_students(runs: dict, train, steps: int, batch_size: int = 16, lr: fl
     student takes the same optimizer steps on the same batches (the order depends only on
     ``seed``), and the teacher's logits are computed once per batch and shared, so one
     comparison costs one teacher forward pass per step, however many students learn from it.
+
+    Taught in lesson 06.
     """
     device = device or get_device()
     models = [m for m, _ in runs.values()]
@@ -351,6 +357,8 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature:
 
     ``temperature=0`` means greedy decoding. Returns the continuation (a str, or a list of
     them when ``num_return_sequences > 1``), without the prompt.
+
+    Taught in lesson 05.
     """
     if temperature < 0 or not 0 < top_p <= 1:
         raise ValueError(f"temperature must be >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p}).")
@@ -374,7 +382,10 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature:
 
 @torch.no_grad()
 def next_token_probs(model, tokenizer, prompt: str, top: int = 10, temperature: float = 1.0):
-    """The ``top`` most likely next tokens after ``prompt`` and their probabilities."""
+    """The ``top`` most likely next tokens after ``prompt`` and their probabilities.
+
+    Taught in lesson 05.
+    """
     device = next(model.parameters()).device
     model.eval()
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
@@ -390,6 +401,8 @@ def nucleus_probs(logits: torch.Tensor, temperature: float = 1.0, top_p: float =
     ``softmax(logits / temperature)``, restricted to the smallest set of most likely tokens
     whose probabilities add up to at least ``top_p`` (Holtzman et al. 2020,
     arXiv:1904.09751), renormalised. Works on the last axis.
+
+    Taught in lesson 05.
     """
     if temperature <= 0 or not 0 < top_p <= 1:
         raise ValueError(f"temperature must be > 0 and 0 < top_p <= 1 (got {temperature}, {top_p}).")

@@ -23,7 +23,10 @@ from .train import predict_logits
 
 
 def without_class(x, y, cls: int, *extra):
-    """``x``, ``y`` (and any ``extra`` arrays with the same rows) without the rows of class ``cls``."""
+    """``x``, ``y`` (and any ``extra`` arrays with the same rows) without the rows of class ``cls``.
+
+    Taught in lesson 02.
+    """
     y = torch.as_tensor(y)
     keep = y != cls
     if keep.all():
@@ -47,6 +50,8 @@ def shift_class_bias(model: nn.Module, cls: int, shift: float, copy_model: bool 
 
     The output layer is the last ``nn.Linear`` of the model. Adding ``shift`` to one logit
     multiplies that class's odds against every other class by ``exp(shift)``.
+
+    Taught in lesson 02.
     """
     model = copy.deepcopy(model) if copy_model else model
     head = _last_linear(model)
@@ -58,7 +63,10 @@ def shift_class_bias(model: nn.Module, cls: int, shift: float, copy_model: bool 
 
 
 def class_errors(logits, y, cls: int) -> dict:
-    """Errors overall and on class ``cls``: counts and the share of ``cls`` examples right."""
+    """Errors overall and on class ``cls``: counts and the share of ``cls`` examples right.
+
+    Taught in lesson 02.
+    """
     logits, y = torch.as_tensor(logits), torch.as_tensor(y)
     pred = logits.argmax(-1)
     wrong = pred != y
@@ -70,7 +78,10 @@ def class_errors(logits, y, cls: int) -> dict:
 
 
 def bias_shift_curve(logits, y, cls: int, shifts) -> dict:
-    """Accuracy overall and on class ``cls`` for each bias shift (applied to the logits)."""
+    """Accuracy overall and on class ``cls`` for each bias shift (applied to the logits).
+
+    Taught in lesson 02.
+    """
     logits, y = torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(y)
     overall, on_cls = [], []
     for s in shifts:
@@ -87,6 +98,8 @@ def search_bias_shift(model, x_val, y_val, cls: int, shifts=None) -> float:
 
     Use data the student was not tested on (a validation split), never the test set. Ties go
     to the smallest shift.
+
+    Taught in lesson 02.
     """
     shifts = np.arange(0.0, 10.01, 0.25) if shifts is None else np.asarray(shifts, dtype=float)
     if len(x_val) == 0:

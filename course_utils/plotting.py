@@ -1,4 +1,5 @@
-"""Plots the lessons use: learning curves, soft targets, heat maps, seed spreads, reliability diagrams."""
+"""Plots the lessons use (01-08): learning curves, soft targets, heat maps, seed spreads, reliability
+diagrams."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt

@@ -70,7 +70,10 @@ def answer_only(a: int, b: int, digits: int) -> str:
 
 
 def parse_answer(text: str):
-    """The final answer of a completion (the digits after the last ``>``), or None."""
+    """The final answer of a completion (the digits after the last ``>``), or None.
+
+    Taught in lesson 08.
+    """
     if not isinstance(text, str):
         return None
     match = re.search(r">(\d+)\s*$", text.strip())
@@ -83,7 +86,10 @@ def _operands(prompt: str):
 
 
 def verify(prompt: str, completion: str) -> bool:
-    """True when the completion's final answer is the true sum of the prompt's numbers."""
+    """True when the completion's final answer is the true sum of the prompt's numbers.
+
+    Taught in lesson 08.
+    """
     ops = _operands(prompt)
     got = parse_answer(completion)
     return ops is not None and got is not None and got == ops[0] + ops[1]
@@ -94,6 +100,8 @@ def filter_verified(rows) -> list:
 
     ``rows``: dicts (or a Dataset) with ``prompt`` and ``completion`` (several per prompt
     when the teacher was asked for ``n`` samples).
+
+    Taught in lesson 08.
     """
     kept, done = [], set()
     for row in rows:

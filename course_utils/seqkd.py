@@ -1,4 +1,4 @@
-"""Sequence-level distillation: fine-tune a student on a teacher's harvested completions.
+"""Sequence-level distillation (lesson 07): fine-tune a student on a teacher's harvested completions.
 
 Kim & Rush (2016, arXiv:1606.07947) train the student on the teacher's *outputs* instead of
 matching its distributions token by token. Through an API that is all one gets -- text, plus
@@ -46,6 +46,8 @@ def sft_examples(dataset, tokenizer, max_length: int = 128, prompt_format=None,
     shares the teacher's tokenizer), else from re-tokenising the text. ``prompt_format``
     turns a prompt into the text the teacher saw (default: the prompt itself, as the course
     server does for a base model).
+
+    Taught in lesson 07.
     """
     from .tokenizer import bytes_to_id
     lookup = bytes_to_id(tokenizer)
@@ -150,6 +152,8 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
     schedule (:func:`course_utils.lm.warmup_cosine`, decaying to zero). Returns an
     :class:`~course_utils.lm.LMHistory` (loss per step). ``soft_weight`` > 0 mixes in
     :func:`course_utils.lm_losses.topk_kl` wherever the examples carry top log-probabilities.
+
+    Taught in lesson 07.
     """
     import torch
     from .lm import LMHistory, warmup_cosine

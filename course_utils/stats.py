@@ -13,7 +13,10 @@ from tqdm.auto import tqdm
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    """Mean and sample standard deviation (ddof=1; 0 for a single value).
+
+    Taught in lesson 02.
+    """
     values = np.asarray(list(values), dtype=float)
     std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     return float(values.mean()), std
@@ -30,6 +33,8 @@ def paired_test(a, b) -> dict:
 
     Returns ``{"diff": mean(a - b), "t": ..., "p": ..., "n": ...}``; ``p`` is two-sided and
     NaN with fewer than two pairs or when every difference is the same.
+
+    Taught in lesson 02.
     """
     from scipy import stats
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -118,6 +123,8 @@ def run_seeds(run, seeds, desc: str = "seeds", progress: bool = True) -> dict[st
 
     Returns ``{key: [value per seed]}``, ready for ``stats.summarize`` or
     ``plotting.plot_seed_spread``.
+
+    Taught in lesson 02.
     """
     results: dict[str, list] = {}
     for seed in tqdm(list(seeds), desc=desc, disable=not progress, leave=False):
@@ -134,6 +141,8 @@ def run_table(methods: dict, seeds, desc: str = "runs", progress: bool = True):
     columns ``method, seed, metric, value``; ``stats.summarize_table`` turns it into mean ± std.
     Seeds are the outer loop, so every method sees seed 0 before any sees seed 1 (a run
     stopped early still holds paired results).
+
+    Taught in lesson 03.
     """
     import pandas as pd
     if not isinstance(methods, dict) or not methods:

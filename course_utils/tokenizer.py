@@ -1,4 +1,5 @@
-"""A byte-level BPE tokenizer trained on the course corpus (GPT-2's scheme, Radford et al. 2019).
+"""A byte-level BPE tokenizer trained on the course corpus (GPT-2's scheme, Radford et al. 2019;
+taught in lesson 05).
 
 ``train_tokenizer`` learns the merges with Hugging Face ``tokenizers`` and wraps the result as
 a ``transformers.PreTrainedTokenizerFast``, so it is saved with ``save_pretrained`` and loaded
@@ -21,6 +22,8 @@ def train_tokenizer(texts, vocab_size: int = 2048, min_frequency: int = 2):
 
     The one special token is ``<|endoftext|>``: it ends each document, and serves as the
     beginning-of-text and padding token too (as in GPT-2).
+
+    Taught in lesson 05.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -103,6 +106,9 @@ def bytes_to_id(tokenizer) -> dict[bytes, int]:
 
 
 def show_tokens(tokenizer, text: str) -> list[str]:
-    """The pieces ``text`` is cut into, as readable strings (spaces shown as '·')."""
+    """The pieces ``text`` is cut into, as readable strings (spaces shown as '·').
+
+    Taught in lesson 05.
+    """
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return [tokenizer.decode([i]).replace(" ", "·").replace("\n", "\\n") for i in ids]

@@ -50,7 +50,10 @@ def as_loader(data, batch_size: int, shuffle: bool, seed: int):
 
 @torch.no_grad()
 def predict_logits(model, x: torch.Tensor, batch_size: int = 1024, device=None) -> torch.Tensor:
-    """The model's logits for every row of ``x`` (eval mode, no gradients), on the CPU."""
+    """The model's logits for every row of ``x`` (eval mode, no gradients), on the CPU.
+
+    Taught in lesson 01.
+    """
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -88,6 +91,8 @@ def train_loop(model, loader, batch_loss, *, epochs: int, lr: float, test=None, 
     ``extra_params`` are trained along with the model (e.g. a hint regressor);
     ``transform(x)``, if given, changes each batch before anything sees it (e.g. augmentation
     shared by teacher and student). The test accuracy after each epoch goes into the history.
+
+    Taught in lesson 02.
     """
     device = device or get_device()
     model.to(device).train()
@@ -114,6 +119,8 @@ def train_epoch(model, loader, batch_loss, optimizer, scheduler=None, device="cp
     """One pass over ``loader``, one optimizer step per batch; returns the mean loss.
 
     Each step: the batch's loss, ``zero_grad``, ``backward``, ``step`` (the step of lesson 02).
+
+    Taught in lesson 02.
     """
     total, count = 0.0, 0
     for x, y in loader:
@@ -137,7 +144,9 @@ def fit(model, train, epochs: int = 10, lr: float = 3e-3, test=None, batch_size:
     """Train ``model`` with cross-entropy on hard labels (AdamW, cosine schedule).
 
     ``train`` and ``test`` are loaders or ``(x, y)`` tensor pairs. The test accuracy after
-    each epoch goes into the returned :class:`History`. Used from lesson 01 on.
+    each epoch goes into the returned :class:`History`.
+
+    Taught in lesson 02.
     """
     loader = as_loader(train, batch_size, True, seed)
 
@@ -211,6 +220,8 @@ def distill_live(student, teacher, train, epochs: int = 10, lr: float = 3e-3, T:
     ``loss_fn(student_logits, teacher_logits, labels)``; by default
     :func:`course_utils.losses.kd_loss` with the given ``T`` and ``alpha``. Lesson 03
     compares it with a teacher left in train mode.
+
+    Taught in lesson 03.
     """
     loader = as_loader(train, batch_size, True, seed)
     device = device or get_device()
