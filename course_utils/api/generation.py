@@ -25,7 +25,7 @@ def chat_text(tokenizer, messages: list, prompt_format=None) -> str:
     return "\n".join(m["content"] for m in messages)
 
 
-def encode(tokenizer, text: str) -> list[int]:
+def prompt_ids(tokenizer, text: str) -> list[int]:
     """Token ids of ``text``; an empty text becomes one BOS (else EOS) token."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:

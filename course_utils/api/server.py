@@ -181,7 +181,7 @@ class TeacherAPI:
             path, body, model_name=self.model_name, context_length=self.context_length,
             max_tokens_default=self.max_tokens_default,
             chat_text=lambda m: generation.chat_text(self.tokenizer, m, self.prompt_format))
-        encoded = [generation.encode(self.tokenizer, p) for p in request.prompts]
+        encoded = [generation.prompt_ids(self.tokenizer, p) for p in request.prompts]
         protocol.check_context(request, encoded, self.context_length)
         prompt_tokens = sum(len(e) for e in encoded)
         admitted = self.key_ring.admit(
