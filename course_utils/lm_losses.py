@@ -166,7 +166,7 @@ def topk_kl(student_logits, teacher_logits, k: int, mask=None, T: float = 1.0) -
 def next_token_ce(logits: torch.Tensor, labels: torch.Tensor, mask=None) -> torch.Tensor:
     """Mean cross-entropy of already-aligned ``logits`` (..., V) and ``labels`` (...).
 
-    Positions with label -100 (or mask 0) are ignored.
+    Positions labelled ``IGNORE_INDEX`` (or mask 0) are ignored.
     """
     per_token = F.cross_entropy(_f(logits).reshape(-1, logits.shape[-1]),
                                 labels.reshape(-1).clamp_min(0), reduction="none").reshape(labels.shape)
@@ -182,7 +182,7 @@ def lm_kd_loss(student_logits, teacher_logits, labels=None, kind: str = "forward
 
     ``alpha * divergence + (1 - alpha) * CE(student, labels)``. The logits and the labels must
     already be aligned (position t predicts labels[t]); ``shift_for_lm`` does that for the
-    outputs of a causal LM. Positions with label -100 are masked out of both terms.
+    outputs of a causal LM. Positions labelled ``IGNORE_INDEX`` are masked out of both terms.
 
     Taught in lesson 06.
     """
