@@ -106,7 +106,7 @@ def lm_data(tokenizer=None, profile: str | None = None, **overrides) -> SimpleNa
                            valid=pack_blocks(corpus.valid, tokenizer, block))
 
 
-def teacher_key(name: str, cfg: dict, corpus) -> dict:
+def _cache_config(name: str, cfg: dict, corpus) -> dict:
     """Everything a course LM teacher depends on: its cache key is a hash of this."""
     return {"name": name, "cfg": cfg, "corpus": corpus.fingerprint(), "v": 1}
 
@@ -149,7 +149,7 @@ def load_teacher(name: str = "course-gpt2", retrain: bool = False, progress: boo
         return _load_hub_teacher(name)
     cfg = {**vars(size("lm_teacher", profile)), **overrides}
     data = lm_data(profile=profile, **overrides)
-    key_config = teacher_key(name, cfg, data.corpus)
+    key_config = _cache_config(name, cfg, data.corpus)
     path = cache_entry("teachers", name, key_config)
     info = {"name": name, "path": str(path), "from_cache": False, "seconds": 0.0,
             "key": config_hash(key_config)}
