@@ -291,8 +291,10 @@ _STEP_MISTAKES = [
 
 def _step_case(seed, T, alpha):
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    student = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 5))
+    with torch.random.fork_rng(devices=[]):   # leave the notebook's random state alone
+        torch.manual_seed(seed)
+        student = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(),
+                                      torch.nn.Linear(12, 5))
     for p in student.parameters():   # gradients left over from a previous step
         p.grad = torch.randn(p.shape, generator=g)
     n = 24
