@@ -1,22 +1,67 @@
-"""course_utils: the helper package of the Dark Knowledge course.
+"""course_utils: the helper package of the Dark Knowledge course -- the map of its modules.
 
-Notebooks import what they need from the submodules:
+Notebooks import what they need from the submodules (``from course_utils.config import
+PROFILE, size`` first). Each module belongs to one room of the course and names in its
+docstring the lesson that teaches it; later lessons import it, never copy it.
 
-* ``config``   -- ``PROFILE``, ``size()``, ``get_device()``, ``seed_everything()``, ``doctor()``
-* ``data``     -- MNIST-1D, digits, MNIST (online)
-* ``models``   -- the 1D-CNN teacher, MLP students, ``count_params``
-* ``losses``   -- ``softmax_with_temperature``, ``kd_loss``
-* ``soft_targets`` -- entropy, dark knowledge of a prediction, class similarity, logit gradients
-* ``train``    -- ``fit``, ``distill``, ``evaluate``, ``predict_logits``
-* ``stats``    -- multi-seed summaries and significance tests
-* ``text``     -- the offline corpus (Python's own docs), TinyStories online, packed token blocks
-* ``tokenizer``-- byte-level BPE trained on the corpus, as a transformers tokenizer
-* ``teachers`` -- ``load_teacher`` (course LMs trained once and cached, or Hub names), ``make_student``
-* ``lm_losses``-- token-level forward/reverse KL, generalized JSD, top-k KL, with masking
-* ``lm``       -- ``train_lm``, ``KDTrainer``, ``evaluate_lm``/``perplexity``, ``sample``
-* ``kl_toy``   -- forward vs reverse KL on a two-peaked toy
-* ``plotting`` -- learning curves, soft targets, confusion matrices, seed spreads
-* ``exercises``-- the check API and each lesson's questions
+The spine (every lesson)
+  * ``config``        -- ``PROFILE``, the ``SIZES`` table and ``size()``, devices, seeds,
+    ``few_threads``, the cache folder, ``doctor()`` (lesson 00)
+  * ``io``            -- atomic writes, and ``cached``: the one "build once, save atomically,
+    load next time" cache every teacher and tokenizer uses
+  * ``stats``         -- runs over seeds (``run_seeds``, ``run_table``), mean ± std tables,
+    paired tests (lesson 02)
+  * ``plotting``      -- learning curves, soft targets, heat maps, seed spreads, reliability
+  * ``cli``, ``build`` -- the ``course`` command (doctor, build, grade, serve); lessons/ from
+    solutions/
+
+Part I -- foundations (lessons 01-04)
+  * ``data``          -- MNIST-1D, digits, MNIST online (lesson 01)
+  * ``models``        -- the 1D-CNN teacher, MLP students, ``count_params`` (lesson 01)
+  * ``losses``        -- ``softmax_with_temperature``, ``kd_loss`` (lesson 01)
+  * ``soft_targets``  -- entropy, dark knowledge of a prediction, class similarity, gradients
+    (lesson 01)
+  * ``teachers``      -- ``mnist1d_teacher``: the cached CNN teacher of lessons 01-04 (and the
+    language-model teachers of Part II)
+  * ``train``         -- the one classification loop: ``train_loop``/``train_epoch``, ``fit``,
+    ``distill`` (stored teacher logits), ``distill_live``, ``evaluate``, ``predict_logits``
+    (lesson 02)
+  * ``omitted_class`` -- Hinton's omitted class: ``without_class``, ``shift_class_bias``,
+    ``class_errors``, ``bias_shift_curve``, ``search_bias_shift`` (lesson 02)
+  * ``metrics``       -- what students learn: accuracy, agreement, KL to the teacher,
+    calibration (ECE, reliability) (lesson 03)
+  * ``buggy_loops``   -- exhibits: a loop with a bug left in on purpose (lesson 03)
+  * ``feature_kd``    -- hints, attention transfer, relational KD, function matching (lesson 04)
+
+Part II -- distilling language models (lessons 05-08)
+  * ``text``          -- the offline corpus (Python's own docs), TinyStories online, packed
+    token blocks (lesson 05)
+  * ``tokenizer``     -- byte-level BPE trained on the corpus, as a transformers tokenizer;
+    token bytes for the API (lesson 05)
+  * ``teachers``      -- ``load_teacher`` (course LMs trained once and cached, or Hub names),
+    ``make_student``, ``lm_data`` (lesson 05)
+  * ``lm``            -- ``train_lm``, ``compare_students``, ``KDTrainer``, ``evaluate_lm``/
+    ``perplexity``, ``warmup_cosine``, ``sample`` (lessons 05-06)
+  * ``lm_losses``     -- token-level forward/reverse KL, generalized JSD, top-k KL, masking,
+    ``IGNORE_INDEX`` (lesson 06)
+  * ``kl_toy``        -- forward vs reverse KL on a two-peaked toy (lesson 06)
+  * ``harvest``       -- bills, retries, budgeted resumable harvests, prompt strategies
+    (lesson 07)
+  * ``seqkd``         -- sequence-level KD: examples from harvests, text or (prompt,
+    completion) pairs; ``train_sft`` (lesson 07)
+  * ``reasoning``     -- long addition with checkable chains of thought, verifier, rejection
+    sampling, the reasoning teacher (lesson 08)
+
+The API (a package; lesson 07, and Part III's provider)
+  * ``api``           -- ``serve``, ``TeacherAPI``, ``read_log``; its modules ``protocol``
+    (validation, OpenAI error shapes), ``keys`` (keys and limits; key revocation goes here),
+    ``log`` (the SQLite request log), ``generation`` (sampling; the watermark goes here),
+    ``server`` (HTTP; output defences go here)
+
+Exercises and grading
+  * ``exercises``     -- the check API (``core``) and one module of questions per lesson
+    (``lesson00`` ... ``lesson08``), importing the library, never copying it
+  * ``grading``       -- ``course grade``: the instructor's sandboxed grader
 """
 from .config import PROFILE, doctor, get_device, seed_everything, size
 

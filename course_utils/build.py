@@ -32,7 +32,6 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 DROP_TAGS = {"solution-only", "selftest", "hidden-check"}
 EXERCISE_TAG = "exercise"
 STUB_VALUE = "____"
-KEEP_CELL_METADATA = ("tags",)
 
 
 class BuildError(ValueError):

@@ -1,4 +1,4 @@
-"""The ``course`` command: ``course doctor``, ``course build [--check]``, ``course grade``."""
+"""The ``course`` command: ``course doctor``, ``build [--check]``, ``grade``, ``serve MODEL``."""
 from __future__ import annotations
 
 import sys
@@ -34,10 +34,49 @@ def main(argv=None) -> int:
             return 2
         return grade_main(rest)
     if command == "serve":
-        from .api_server import main as serve_main
         return serve_main(rest)
     print(f"course: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
+
+
+def serve_main(argv=None) -> int:
+    """``course serve MODEL``: serve a model behind the course's API on 127.0.0.1 until Ctrl-C."""
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="course serve", description="Serve a causal LM behind an OpenAI-compatible API "
+        "on 127.0.0.1 until Ctrl-C.")
+    parser.add_argument("model", help="a course teacher name, a saved model folder, or a Hub "
+                        "name (online)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--model-name", default=None, help="the name clients pass as `model`")
+    parser.add_argument("--key", default=None, help="the API key (default: a random one)")
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute per key")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per key")
+    parser.add_argument("--price", type=float, default=0.002, help="dollars per 1K tokens")
+    parser.add_argument("--log", default=None, help="SQLite request log (default: in the cache)")
+    args = parser.parse_args(argv)
+    from .api import KeyPolicy, TeacherAPI
+    from .api.server import load_model
+    try:
+        model, tokenizer = load_model(args.model)
+    except Exception as error:  # a clear message, not a traceback
+        print(f"course serve: could not load {args.model!r}: {error}", file=sys.stderr)
+        return 2
+    keys = None
+    if args.key:
+        keys = {args.key: KeyPolicy("default", rpm=args.rpm, tpm=args.tpm)}
+    try:
+        api = TeacherAPI(model, tokenizer, model_name=args.model_name or args.model, keys=keys,
+                         rpm=args.rpm, tpm=args.tpm, price_per_1k=args.price,
+                         log_path=args.log, port=args.port, quiet=False)
+        api.start()
+    except OSError as error:
+        print(f"course serve: cannot listen on port {args.port}: {error}", file=sys.stderr)
+        return 2
+    print(f"API key: {api.api_key}\nPress Ctrl-C to stop.", flush=True)
+    api.serve_forever()
+    print("Stopped.")
+    return 0
 
 
 if __name__ == "__main__":

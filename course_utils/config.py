@@ -1,4 +1,4 @@
-"""Profiles, sizes, devices, seeds and the environment doctor.
+"""Profiles, sizes, devices, seeds and the environment doctor (taught in lesson 00).
 
 Every notebook sizes its work from one setting, ``PROFILE``:
 
@@ -88,7 +88,7 @@ SIZES: dict[str, dict[str, dict]] = {
     },
     # --- lesson 03 ---
     # Fidelity, calibration and failure modes: MLP students against cached teacher logits.
-    "lesson03_students": {
+    "fidelity_students": {
         "ci":  dict(hidden=64, epochs=10, few_epochs=3, T=8.0, seeds=2, batch_size=128, lr=3e-3,
                     trainmode_epochs=1),
         "cpu": dict(hidden=64, epochs=150, few_epochs=30, T=8.0, seeds=3, batch_size=128, lr=3e-3,
@@ -97,7 +97,7 @@ SIZES: dict[str, dict[str, dict]] = {
                     trainmode_epochs=30),
     },
     # Capacity gap: teachers of several widths, students of several widths, an assistant.
-    "lesson03_capacity": {
+    "capacity_gap": {
         "ci":  dict(teacher_channels=[8, 32], student_hidden=[16, 64], assistant_hidden=256,
                     epochs=4, seeds=1),
         "cpu": dict(teacher_channels=[8, 64], student_hidden=[16, 64], assistant_hidden=512,
@@ -106,7 +106,7 @@ SIZES: dict[str, dict[str, dict]] = {
                     epochs=150, seeds=3),
     },
     # The results test of lesson 03: too few epochs makes KD lose to scratch; more restore it.
-    "lesson03_results": {
+    "few_epochs_results": {
         "ci":  dict(num_samples=4000, teacher_channels=32, teacher_epochs=15, few_epochs=15,
                     many_epochs=80, seeds=2, T=8.0),
         "cpu": dict(num_samples=5000, teacher_channels=64, teacher_epochs=40, few_epochs=30,
@@ -116,13 +116,13 @@ SIZES: dict[str, dict[str, dict]] = {
     },
     # --- lesson 04 ---
     # Logit KD vs hint vs attention vs relational vs all, on a small 1D-CNN student.
-    "lesson04_features": {
+    "feature_kd": {
         "ci":  dict(student_channels=8, epochs=3, seeds=1, batch_size=128, lr=3e-3),
         "cpu": dict(student_channels=8, epochs=20, seeds=3, batch_size=128, lr=3e-3),
         "gpu": dict(student_channels=8, epochs=60, seeds=5, batch_size=128, lr=3e-3),
     },
     # Function matching: the same augmented batch to teacher and student, longer schedules.
-    "lesson04_function_matching": {
+    "function_matching": {
         "ci":  dict(student_channels=8, epochs=3, seeds=1, max_shift=3, noise=0.1),
         "cpu": dict(student_channels=8, epochs=40, seeds=2, max_shift=3, noise=0.1),
         "gpu": dict(student_channels=8, epochs=200, seeds=3, max_shift=3, noise=0.1),
@@ -241,6 +241,9 @@ def get_device(prefer: str | None = None):
 
 
 SMALL_MODEL_PARAMS = 300_000
+# Sequence-level students and the models the API serves are up to a few hundred thousand
+# parameters (a few million at most): still faster on one thread.
+API_MODEL_PARAMS = 3_000_000
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Data sets, offline first.
+"""Data sets, offline first (MNIST-1D and digits from lesson 01 on).
 
 * MNIST-1D (Greydanus 2020), generated locally with the ``mnist1d`` package -- never
   downloaded -- and cached on disk;

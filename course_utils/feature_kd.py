@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import get_device
-from .data import make_loader
 from .losses import kd_loss
-from .train import History, _train
+from .train import History, as_loader, train_loop
 
 
 # ----------------------------------------------------------------------------------------
@@ -91,6 +90,8 @@ def attention_map(feat: torch.Tensor, p: float = 2.0) -> torch.Tensor:
 
     Returns ``(N, L)``; each row has unit L2 norm, so maps of layers with different channel
     counts (student and teacher) can be compared.
+
+    Taught in lesson 04.
     """
     _check_feature(feat, "feat")
     return F.normalize(feat.abs().pow(p).mean(dim=1), dim=1)
@@ -118,7 +119,10 @@ def _pairwise_distances(emb: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_distances(emb: torch.Tensor) -> torch.Tensor:
-    """Pairwise Euclidean distances between rows, divided by their mean off-diagonal distance."""
+    """Pairwise Euclidean distances between rows, divided by their mean off-diagonal distance.
+
+    Taught in lesson 04.
+    """
     if not torch.is_tensor(emb) or emb.dim() < 2 or len(emb) < 2:
         raise ValueError("Relational losses need a batch of at least two embeddings, shape (N, ...).")
     d = _pairwise_distances(emb)
@@ -232,6 +236,8 @@ def augment_mnist1d(x: torch.Tensor, max_shift: int = 3, noise: float = 0.1,
 
     ``x`` has shape ``(N, L)``; each row gets its own shift and Gaussian noise of standard
     deviation ``noise``. Give the result to teacher *and* student: that is function matching.
+
+    Taught in lesson 04.
     """
     if not torch.is_tensor(x) or x.dim() != 2:
         raise ValueError(f"augment_mnist1d expects signals of shape (N, length), got "
@@ -263,9 +269,10 @@ def distill_features(student, teacher, train, epochs: int = 10, lr: float = 3e-3
       student both see that augmented batch (function matching). The labels are kept.
 
     The teacher runs in eval mode without gradients. Returns a :class:`History`.
+
+    Taught in lesson 04.
     """
-    if isinstance(train, (tuple, list)) and len(train) == 2 and torch.is_tensor(train[0]):
-        train = make_loader(train[0], train[1], batch_size, True, seed)
+    train = as_loader(train, batch_size, True, seed)
     extra = nn.ModuleList(list(extra_losses))
     for loss in extra:
         if not isinstance(loss, FeatureLoss):
@@ -292,8 +299,9 @@ def distill_features(student, teacher, train, epochs: int = 10, lr: float = 3e-3
         return loss
 
     try:
-        return _train(student, train, epochs, lr, step_loss, test, device, desc, weight_decay,
-                      progress, extra_params=extra.parameters(), transform=transform)
+        return train_loop(student, train, step_loss, epochs=epochs, lr=lr, test=test,
+                          device=device, desc=desc, weight_decay=weight_decay, progress=progress,
+                          extra_params=extra.parameters(), transform=transform)
     finally:
         s_hooks.remove()
         t_hooks.remove()

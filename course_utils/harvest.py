@@ -1,4 +1,5 @@
-"""Collecting a teacher's answers through its API: bills, retries, budgets, prompt strategies.
+"""Collecting a teacher's answers through its API (taught in lesson 07): bills, retries, budgets,
+prompt strategies.
 
 What a lab with only API access does to distil a model (lesson 07):
 
@@ -21,10 +22,8 @@ student that shares the teacher's tokenizer recovers the exact token ids (see
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
-import re
 import shutil
 import time
 from pathlib import Path
@@ -46,6 +45,8 @@ def bill(usage, price_per_1k_prompt: float, price_per_1k_completion: float | Non
 
     Providers price prompt (input) and completion (output) tokens per 1K (or per 1M) tokens;
     completion tokens usually cost more. One price for both when only one is given.
+
+    Taught in lesson 07.
     """
     if price_per_1k_completion is None:
         price_per_1k_completion = price_per_1k_prompt
@@ -75,6 +76,8 @@ def call_with_retry(create, *, max_retries: int = 8, base_delay: float = 0.5,
     ``max_delay``); gives up after ``max_retries`` retries by re-raising the last error. Use it
     with a client made with ``max_retries=0`` so that this loop, not the client, does the
     waiting. ``on_wait(seconds)`` is called before each wait (to count or show them).
+
+    Taught in lesson 07.
     """
     import openai
     for attempt in range(max_retries + 1):
@@ -173,6 +176,8 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
     already bought and continues with the money left. Rate limits are waited out
     (:func:`call_with_retry`). The budget is checked before each request, so the last
     request may overshoot it by at most one request's cost.
+
+    Taught in lesson 07.
     """
     from tqdm.auto import tqdm
     from .io import atomic_write_json
@@ -304,7 +309,10 @@ def diverse_snippets(texts, n: int, pool: int = 8, n_words=(3, 8), seed: int = 0
 
 def max_coverage(candidates, n: int) -> list[str]:
     """``n`` of ``candidates`` chosen greedily to cover the most distinct (lower-cased) words:
-    at each step the candidate that brings the most words not yet covered."""
+    at each step the candidate that brings the most words not yet covered.
+
+    Taught in lesson 07.
+    """
     chosen, seen, left = [], set(), list(dict.fromkeys(candidates))
     for _ in range(min(n, len(left))):
         best = max(left, key=lambda c: len({w.lower() for w in c.split()} - seen))

@@ -1,14 +1,21 @@
-"""Atomic writes: nothing a learner or instructor made is lost to a half-written file.
+"""Atomic writes and the one cache (the spine of every lesson): nothing is lost to a half-written file.
 
 Each writer writes to a temporary file in the same folder, flushes it to disk, then renames
 it over the target (``os.replace`` is atomic on POSIX and Windows). A reader of the target
 sees the old file or the new one, never a torn one.
+
+:func:`cached` is the course's one "build once, save atomically, load next time" helper:
+every trained teacher and tokenizer is cached through it, in a folder whose name holds a
+hash of its configuration (:func:`cache_entry`).
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -62,8 +69,80 @@ def load_npz(path) -> dict | None:
         return None
 
 
-def atomic_torch_save(obj, path) -> Path:
-    import torch
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
+# --------------------------------------------------------------------------------------
+# The one cache: build once, save atomically, load next time
+# --------------------------------------------------------------------------------------
+def config_hash(config, length: int = 12) -> str:
+    """A short stable hash of a JSON-able ``config`` (the part of a cache key that changes
+    whenever anything the cached thing depends on changes)."""
+    src = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha1(src.encode()).hexdigest()[:length]
+
+
+def cache_entry(kind: str, name: str, config, suffix: str = "") -> Path:
+    """The path of one cache entry: ``cache_dir()/kind/name-HASHsuffix`` (HASH of ``config``).
+
+    Without a ``suffix`` the entry is a folder; with one (``".pt"``) a single file.
+    """
+    from .config import cache_dir
+    return cache_dir() / kind / f"{name}-{config_hash(config)}{suffix}"
+
+
+def save_dir_atomically(path, save) -> Path:
+    """Call ``save(tmp_dir)``, then swap ``tmp_dir`` into place as ``path`` (replacing an old one).
+
+    The folder is written whole beside ``path`` and renamed, so an interrupted run leaves no
+    half-written entry (only a hidden ``.NAME.*.tmp`` folder, removed the next time).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        save(str(tmp))
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def cached(path, build, save, load, retrain: bool = False, what: str = "cache entry",
+           reload: bool = False):
+    """The one cache of the course: ``(value, from_cache)`` for the entry ``path``.
+
+    If ``path`` holds a complete entry, ``load(path)`` reads it back. Otherwise (or with
+    ``retrain=True``) ``build()`` makes the value, ``save(value, tmp)`` writes it into a
+    temporary folder (or file, when ``path`` has a suffix such as ``.pt``) that is then
+    swapped into place atomically, and the built value is
+    returned (read back with ``load(path)`` instead when ``reload=True``). An entry that cannot be loaded (damaged, or half-deleted by hand) is reported and
+    rebuilt, never a crash. Build the path with :func:`cache_entry`, so the key holds a hash
+    of everything the value depends on.
+    """
+    path = Path(path)
+    is_file = bool(path.suffix)
+    if path.exists() and not retrain:
+        try:
+            return load(path), True
+        except Exception as error:  # a damaged entry is rebuilt, not a crash
+            print(f"The cached {what} at {path} could not be loaded ({type(error).__name__}: "
+                  f"{error}); rebuilding it.", file=sys.stderr)
+            _remove(path)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):   # from an interrupted save
+        _remove(leftover)
+    value = build()
+    if is_file:
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            save(value, str(tmp))
+    else:
+        save_dir_atomically(path, lambda tmp: save(value, tmp))
+    return (load(path) if reload else value), False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,4 +1,4 @@
-"""Training, evaluating and sampling causal language models (lessons 05-08).
+"""Training, evaluating and sampling causal language models (taught in lessons 05-06, used to 08).
 
 * ``train_lm``     -- a plain PyTorch loop: next-token cross-entropy, or, given a teacher,
   a token-level distillation loss from :mod:`course_utils.lm_losses`; the same step budget
@@ -6,7 +6,9 @@
 * ``KDTrainer``    -- the same idea as a ``transformers.Trainer`` subclass (the ecosystem's
   way), logging into the same :class:`LMHistory`;
 * ``evaluate_lm``/``perplexity`` -- mean next-token loss, perplexity ``exp(loss)``, and
-  top-1 agreement with a teacher;
+  top-1 agreement with a teacher (:func:`course_utils.metrics.agreement` at every position);
+* ``warmup_cosine`` -- the learning-rate schedule of every LM trainer (here and in
+  :mod:`course_utils.seqkd`); every trainer returns an :class:`LMHistory`;
 * ``sample``, ``next_token_probs`` -- generation with temperature / top-p through
   ``generate``, and a look at one next-token distribution (the teacher's dark knowledge).
 
@@ -16,7 +18,6 @@ Every model here is a transformers causal LM: ``model(input_ids).logits`` has sh
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .config import few_threads, get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
+from .metrics import agreement
 
 
 @dataclass
@@ -84,6 +86,8 @@ def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: 
 
     ``agreement`` is the fraction of positions where the student's most likely next token
     is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
+
+    Taught in lesson 05.
     """
     with few_threads(model):
         return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
@@ -108,7 +112,7 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
         count += targets.numel()
         if teacher is not None:
             t_logits = teacher(input_ids=ids).logits[:, :-1]
-            agree += (logits.argmax(-1) == t_logits.argmax(-1)).sum().item()
+            agree += round(agreement(logits.flatten(0, 1), t_logits.flatten(0, 1)) * targets.numel())
     model.train(was_training)
     loss = total / max(count, 1)
     out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
@@ -118,16 +122,23 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
 
 
 def perplexity(model, dataset, batch_size: int = 16, max_blocks: int | None = None) -> float:
-    """``exp(mean next-token cross-entropy)`` of ``model`` on the blocks of ``dataset``."""
+    """``exp(mean next-token cross-entropy)`` of ``model`` on the blocks of ``dataset``.
+
+    Taught in lesson 05. ``dataset``: packed blocks, or a LongTensor ``(n_blocks, length)``.
+    """
     return evaluate_lm(model, dataset, batch_size=batch_size, max_blocks=max_blocks)["perplexity"]
 
 
-def _schedule(optimizer, steps: int, warmup: int):
+def warmup_cosine(optimizer, steps: int, warmup: int | None = None, floor: float = 0.1):
+    """The learning-rate schedule of every LM trainer: linear warm-up over ``warmup`` steps
+    (default: the first 5%), then cosine decay to ``floor`` times the peak at ``steps``."""
+    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
+
     def factor(step):
         if step < warmup:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
@@ -145,12 +156,11 @@ def make_optimizer(model, lr: float, steps: int, weight_decay: float = 0.01, war
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    warmup = max(1, steps // 20) if warmup is None else max(1, warmup)
-    return optimizer, _schedule(optimizer, steps, warmup)
+    return optimizer, warmup_cosine(optimizer, steps, warmup)
 
 
 def lm_step(model, ids, optimizer, scheduler=None, teacher_logits=None, loss_fn=None) -> float:
-    """One optimizer step on a batch of token ids; returns the loss.
+    """One optimizer step on a batch of token ids; returns the loss (taught in lesson 06).
 
     Without ``teacher_logits``: next-token cross-entropy. With them:
     ``loss_fn(student_logits, teacher_logits, labels)`` after shifting all three so that
@@ -181,6 +191,8 @@ def train_lm(model, train, steps: int, batch_size: int = 16, lr: float = 1e-3, v
     (shifted) positions, by default forward KL (:func:`course_utils.lm_losses.lm_kd_loss`).
     AdamW with linear warm-up and cosine decay to 10%; the batches depend only on ``seed``,
     so every student of a comparison sees the same tokens in the same order.
+
+    Taught in lesson 05.
     """
     runs = compare_students({desc: (model, None if teacher is None else
                                     (loss_fn or (lambda s, t, y: lm_kd_loss(s, t, y, kind="forward"))))},
@@ -202,6 +214,8 @@ def compare_students(runs: dict, train, steps: int, batch_size: int = 16, lr: fl
     student takes the same optimizer steps on the same batches (the order depends only on
     ``seed``), and the teacher's logits are computed once per batch and shared, so one
     comparison costs one teacher forward pass per step, however many students learn from it.
+
+    Taught in lesson 06.
     """
     device = device or get_device()
     models = [m for m, _ in runs.values()]
@@ -285,7 +299,7 @@ def _kd_trainer_class():
         ``KDTrainer(model=student, teacher_model=teacher, kd_kind="forward", temperature=1.0,
         alpha=1.0, beta=0.5, top_k=None, args=..., train_dataset=..., data_collator=...)``.
         The loss is ``alpha * divergence(student, teacher) + (1 - alpha) * CE`` on the
-        positions whose label is not -100 (see :func:`course_utils.lm_losses.lm_kd_loss`).
+        positions whose label is not ``IGNORE_INDEX`` (see :func:`course_utils.lm_losses.lm_kd_loss`).
         ``compute_loss`` follows the current signature, ``num_items_in_batch`` included.
         """
 
@@ -343,6 +357,8 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature:
 
     ``temperature=0`` means greedy decoding. Returns the continuation (a str, or a list of
     them when ``num_return_sequences > 1``), without the prompt.
+
+    Taught in lesson 05.
     """
     if temperature < 0 or not 0 < top_p <= 1:
         raise ValueError(f"temperature must be >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p}).")
@@ -366,7 +382,10 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature:
 
 @torch.no_grad()
 def next_token_probs(model, tokenizer, prompt: str, top: int = 10, temperature: float = 1.0):
-    """The ``top`` most likely next tokens after ``prompt`` and their probabilities."""
+    """The ``top`` most likely next tokens after ``prompt`` and their probabilities.
+
+    Taught in lesson 05.
+    """
     device = next(model.parameters()).device
     model.eval()
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
@@ -382,6 +401,8 @@ def nucleus_probs(logits: torch.Tensor, temperature: float = 1.0, top_p: float =
     ``softmax(logits / temperature)``, restricted to the smallest set of most likely tokens
     whose probabilities add up to at least ``top_p`` (Holtzman et al. 2020,
     arXiv:1904.09751), renormalised. Works on the last axis.
+
+    Taught in lesson 05.
     """
     if temperature <= 0 or not 0 < top_p <= 1:
         raise ValueError(f"temperature must be > 0 and 0 < top_p <= 1 (got {temperature}, {top_p}).")

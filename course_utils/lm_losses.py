@@ -82,7 +82,10 @@ def _per_token_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
 
 
 def forward_kl(student_logits, teacher_logits, mask=None, T: float = 1.0) -> torch.Tensor:
-    """``T**2 * mean over masked positions of KL(p_teacher || p_student)``."""
+    """``T**2 * mean over masked positions of KL(p_teacher || p_student)``.
+
+    Taught in lesson 06.
+    """
     _check(student_logits, teacher_logits, T)
     log_s = F.log_softmax(_f(student_logits) / T, dim=-1)
     log_t = F.log_softmax(_f(teacher_logits.detach()) / T, dim=-1)
@@ -90,7 +93,10 @@ def forward_kl(student_logits, teacher_logits, mask=None, T: float = 1.0) -> tor
 
 
 def reverse_kl(student_logits, teacher_logits, mask=None, T: float = 1.0) -> torch.Tensor:
-    """``T**2 * mean over masked positions of KL(p_student || p_teacher)``."""
+    """``T**2 * mean over masked positions of KL(p_student || p_teacher)``.
+
+    Taught in lesson 06.
+    """
     _check(student_logits, teacher_logits, T)
     log_s = F.log_softmax(_f(student_logits) / T, dim=-1)
     log_t = F.log_softmax(_f(teacher_logits.detach()) / T, dim=-1)
@@ -103,6 +109,8 @@ def generalized_jsd(student_logits, teacher_logits, beta: float = 0.5, mask=None
 
     ``beta`` must lie strictly between 0 and 1 (at 0 or 1 the divergence is identically 0;
     use ``forward_kl`` or ``reverse_kl`` instead).
+
+    Taught in lesson 06.
     """
     _check(student_logits, teacher_logits, T)
     if not 0.0 < beta < 1.0:
@@ -135,6 +143,8 @@ def topk_kl(student_logits, teacher_logits, k: int, mask=None, T: float = 1.0) -
     distribution restricted to its k most likely tokens and renormalised, and ``p_s`` the
     student's softmax over the whole vocabulary. ``teacher_logits`` may also be passed as a
     pair ``(indices, values)`` of top-k logits (as cached from an API).
+
+    Taught in lesson 06.
     """
     if isinstance(teacher_logits, (tuple, list)):
         indices, values = teacher_logits
@@ -156,7 +166,7 @@ def topk_kl(student_logits, teacher_logits, k: int, mask=None, T: float = 1.0) -
 def next_token_ce(logits: torch.Tensor, labels: torch.Tensor, mask=None) -> torch.Tensor:
     """Mean cross-entropy of already-aligned ``logits`` (..., V) and ``labels`` (...).
 
-    Positions with label -100 (or mask 0) are ignored.
+    Positions labelled ``IGNORE_INDEX`` (or mask 0) are ignored.
     """
     per_token = F.cross_entropy(_f(logits).reshape(-1, logits.shape[-1]),
                                 labels.reshape(-1).clamp_min(0), reduction="none").reshape(labels.shape)
@@ -172,7 +182,9 @@ def lm_kd_loss(student_logits, teacher_logits, labels=None, kind: str = "forward
 
     ``alpha * divergence + (1 - alpha) * CE(student, labels)``. The logits and the labels must
     already be aligned (position t predicts labels[t]); ``shift_for_lm`` does that for the
-    outputs of a causal LM. Positions with label -100 are masked out of both terms.
+    outputs of a causal LM. Positions labelled ``IGNORE_INDEX`` are masked out of both terms.
+
+    Taught in lesson 06.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")

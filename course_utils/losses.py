@@ -1,4 +1,4 @@
-"""Reference implementations of the losses the lessons teach.
+"""Reference implementations of the losses the lessons teach (lesson 01).
 
 Lesson 01 has the learner write these; later lessons import them from here.
 """
@@ -9,7 +9,10 @@ import torch.nn.functional as F
 
 
 def softmax_with_temperature(logits: torch.Tensor, T: float = 1.0, dim: int = -1) -> torch.Tensor:
-    """``softmax(logits / T)`` along ``dim``. T > 1 softens the distribution, T < 1 sharpens it."""
+    """``softmax(logits / T)`` along ``dim``. T > 1 softens the distribution, T < 1 sharpens it.
+
+    Taught in lesson 01.
+    """
     if T <= 0:
         raise ValueError(f"The temperature must be positive, got T={T}.")
     return torch.softmax(logits / T, dim=dim)
@@ -28,6 +31,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
       of the softened KL shrinks like ``1/T**2``);
     * ``alpha`` weighs the soft term against the ordinary cross-entropy on hard labels;
       with ``labels=None`` (or ``alpha=1``) only the soft term is used.
+
+    Taught in lesson 01.
     """
     teacher_logits = teacher_logits.detach()
     log_p_student = F.log_softmax(student_logits / T, dim=-1)

@@ -1,4 +1,4 @@
-"""What a student learned, beyond accuracy: fidelity to its teacher and calibration.
+"""What a student learned (lesson 03): fidelity to its teacher and calibration, beyond accuracy.
 
 * :func:`accuracy` -- share of rows whose arg-max is the label;
 * :func:`agreement` -- top-1 agreement: share of rows where student and teacher pick the
@@ -57,13 +57,18 @@ def agreement(student_logits, teacher_logits) -> float:
 
     It ignores the labels: a student can agree with its teacher on a wrong answer, and
     disagree with it on a right one.
+
+    Taught in lesson 03.
     """
     s, t = _check_pair(student_logits, teacher_logits, "student_logits", "teacher_logits")
     return float((s.argmax(-1) == t.argmax(-1)).float().mean())
 
 
 def kl_to_teacher(student_logits, teacher_logits, T: float = 1.0) -> float:
-    """Mean over examples of KL(p_teacher || p_student) at temperature ``T`` (in nats)."""
+    """Mean over examples of KL(p_teacher || p_student) at temperature ``T`` (in nats).
+
+    Taught in lesson 03.
+    """
     if T <= 0:
         raise ValueError(f"The temperature must be positive, got T={T}.")
     s, t = _check_pair(student_logits, teacher_logits, "student_logits", "teacher_logits")
@@ -78,6 +83,8 @@ def reliability_data(logits, labels, n_bins: int = 10) -> dict:
     lists, one entry per bin: ``lower``, ``upper`` (bin edges), ``count`` (examples in the
     bin), ``confidence`` (their mean confidence) and ``accuracy`` (share of them that are
     right); empty bins have count 0 and NaN confidence/accuracy.
+
+    Taught in lesson 03.
     """
     if int(n_bins) < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
@@ -105,6 +112,8 @@ def expected_calibration_error(logits, labels, n_bins: int = 10) -> float:
     """ECE: the average gap |accuracy - confidence| over bins, weighted by bin size.
 
     0 means perfectly calibrated: among predictions made with 80% confidence, 80% are right.
+
+    Taught in lesson 03.
     """
     bins = reliability_data(logits, labels, n_bins)
     total = sum(bins["count"])

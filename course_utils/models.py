@@ -1,4 +1,4 @@
-"""The models of Part I: a 1D-CNN teacher and small MLP students.
+"""The models of Part I (lessons 01-04): a 1D-CNN teacher and small MLP students.
 
 Both take a batch of signals of shape ``(N, length)`` (MNIST-1D: length 40) and return
 logits of shape ``(N, num_classes)``.

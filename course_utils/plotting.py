@@ -1,4 +1,5 @@
-"""Plots the lessons use: learning curves, soft targets, confusion matrices, seed spreads."""
+"""Plots the lessons use (01-08): learning curves, soft targets, heat maps, seed spreads, reliability
+diagrams."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -79,27 +80,6 @@ def plot_temperature_curves(logits, classes=None, temperatures=None, ax=None, ti
     ax.legend(fontsize=7, ncol=2, title="class", title_fontsize=7)
     if title:
         ax.set_title(title)
-    return ax
-
-
-def plot_confusion(y_true, y_pred, classes=None, ax=None, title: str = "", normalize: bool = True):
-    """Confusion matrix (rows: true class, columns: predicted), row-normalised by default."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    n = int(max(y_true.max(), y_pred.max())) + 1
-    matrix = np.zeros((n, n))
-    np.add.at(matrix, (y_true, y_pred), 1)
-    if normalize:
-        matrix = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
-    im = ax.imshow(matrix, cmap="Blues", vmin=0)
-    classes = classes or [str(i) for i in range(n)]
-    ax.set_xticks(range(n), classes)
-    ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
-    plt.colorbar(im, ax=ax, fraction=0.046)
     return ax
 
 

@@ -1,4 +1,4 @@
-"""A synthetic reasoning task with checkable answers: long addition, written out (lesson 08).
+"""A synthetic reasoning task with checkable answers: long addition, written out (taught in lesson 08).
 
 A problem is two ``digits``-digit numbers written with leading zeros, e.g. ``"0347+0285="``.
 The teacher writes its chain of thought -- one column at a time, right to left, with the
@@ -14,23 +14,21 @@ same length, so a batch of them needs no padding.
 * :func:`parse_answer`, :func:`verify`, :func:`filter_verified` -- the verifier that
   rejection sampling (DeepSeek-AI 2025, arXiv:2501.12948) uses to keep only correct traces;
 * :func:`char_tokenizer` -- one token per character, as a transformers fast tokenizer, so
-  the teacher can be served by :mod:`course_utils.api_server` like any other model;
+  the teacher can be served by :mod:`course_utils.api` like any other model;
 * :func:`load_reasoning_teacher` -- a small GPT-2 trained (once, cached) to write traces;
-* :func:`accuracy` -- greedy answers of a model on held-out problems, checked.
+* :func:`answer_accuracy` -- greedy answers of a model on held-out problems, checked.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
-import shutil
 import time
 from pathlib import Path
 
 __all__ = ["make_problems", "prompt_of", "trace", "answer_only", "parse_answer", "verify",
            "filter_verified", "char_tokenizer", "load_reasoning_teacher", "make_reasoner",
-           "accuracy", "examples_from_pairs", "completions_for", "train_students", "ALPHABET"]
+           "answer_accuracy", "completions_for", "train_students", "ALPHABET"]
 
 ALPHABET = "0123456789+=;>"
 EOS = "<|endoftext|>"
@@ -72,7 +70,10 @@ def answer_only(a: int, b: int, digits: int) -> str:
 
 
 def parse_answer(text: str):
-    """The final answer of a completion (the digits after the last ``>``), or None."""
+    """The final answer of a completion (the digits after the last ``>``), or None.
+
+    Taught in lesson 08.
+    """
     if not isinstance(text, str):
         return None
     match = re.search(r">(\d+)\s*$", text.strip())
@@ -85,7 +86,10 @@ def _operands(prompt: str):
 
 
 def verify(prompt: str, completion: str) -> bool:
-    """True when the completion's final answer is the true sum of the prompt's numbers."""
+    """True when the completion's final answer is the true sum of the prompt's numbers.
+
+    Taught in lesson 08.
+    """
     ops = _operands(prompt)
     got = parse_answer(completion)
     return ops is not None and got is not None and got == ops[0] + ops[1]
@@ -96,6 +100,8 @@ def filter_verified(rows) -> list:
 
     ``rows``: dicts (or a Dataset) with ``prompt`` and ``completion`` (several per prompt
     when the teacher was asked for ``n`` samples).
+
+    Taught in lesson 08.
     """
     kept, done = [], set()
     for row in rows:
@@ -135,24 +141,13 @@ def make_reasoner(tokenizer, n_layer: int = 2, n_embd: int = 64, n_head: int = 4
     return GPT2LMHeadModel(config)
 
 
-def examples_from_pairs(prompts, completions, tokenizer):
-    """SFT examples (``input_ids``, ``labels`` masked on the prompt) ending in EOS."""
-    out = []
-    for p, c in zip(prompts, completions):
-        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
-        c_ids = tokenizer(c, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        out.append({"input_ids": p_ids + c_ids, "labels": [-100] * len(p_ids) + c_ids})
-    return out
-
-
-def accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | None = None,
+def answer_accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | None = None,
              batch_size: int = 256) -> float:
     """Fraction of ``pairs`` whose greedy completion's answer is right."""
     import torch
     if max_new_tokens is None:
         max_new_tokens = len(trace(0, 0, digits)) + 1
-    from .config import few_threads
-    from .seqkd import API_MODEL_PARAMS
+    from .config import API_MODEL_PARAMS, few_threads
     model.eval()
     right = 0
     with few_threads(model, max_params=API_MODEL_PARAMS):
@@ -177,66 +172,54 @@ def _count_right(model, tokenizer, pairs, digits, max_new_tokens, batch_size):
     return right
 
 
-def _save_dir_atomically(path: Path, save) -> None:
-    """``save(tmp)`` into a temporary folder beside ``path``, then rename it into place."""
-    import os
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        save(str(tmp))
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def load_reasoning_teacher(digits: int = 4, n_layer: int = 3, n_embd: int = 96, n_head: int = 4,
                            n_train: int = 20000, steps: int = 1500, batch_size: int = 64,
                            lr: float = 2e-3, seed: int = 0, retrain: bool = False,
                            progress: bool = True):
     """A GPT-2 trained to write the long addition before the answer; cached on disk.
 
-    Returns ``model, tokenizer``; ``model.course_info`` says whether it came from the cache
-    and how accurate it is on 500 held-out problems (greedy).
+    Taught in lesson 08. Returns ``model, tokenizer``; ``model.course_info`` says whether it
+    came from the cache and how accurate it is on 500 held-out problems (greedy).
     """
-    from .config import cache_dir
-    from .seqkd import train_sft
+    from .io import cache_entry, cached
+    from .seqkd import examples_from_pairs, train_sft
     cfg = dict(digits=digits, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_train=n_train,
                steps=steps, batch_size=batch_size, lr=lr, seed=seed, v=1)
-    key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
-    path = cache_dir() / "teachers" / f"adder-{key}"
-    from transformers import AutoTokenizer, GPT2LMHeadModel
-    if path.is_dir() and not retrain:
-        try:
-            model = GPT2LMHeadModel.from_pretrained(str(path)).eval()
-            tokenizer = AutoTokenizer.from_pretrained(str(path))
-            model.course_info = json.loads((path / "course_info.json").read_text())
-            model.course_info["from_cache"] = True
-            return model, tokenizer
-        except Exception:  # damaged: train again
-            shutil.rmtree(path, ignore_errors=True)
-    tokenizer = char_tokenizer()
-    n_positions = len(prompt_of(0, 0, digits)) + len(trace(0, 0, digits)) + 2
-    model = make_reasoner(tokenizer, n_layer, n_embd, n_head, n_positions, seed)
-    train = make_problems(n_train, digits, seed=seed + 1)
-    test = make_problems(500, digits, seed=seed + 2, exclude=train)
-    examples = examples_from_pairs([prompt_of(a, b, digits) for a, b in train],
-                                   [trace(a, b, digits) for a, b in train], tokenizer)
-    start = time.perf_counter()
-    history = train_sft(model, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                        progress=progress, desc="training the reasoning teacher")
-    info = dict(cfg, seconds=time.perf_counter() - start, final_loss=history[-1],
-                test_accuracy=accuracy(model, tokenizer, test, digits),
-                params=sum(p.numel() for p in model.parameters()))
 
-    def save(tmp):
+    def build():
+        tokenizer = char_tokenizer()
+        n_positions = len(prompt_of(0, 0, digits)) + len(trace(0, 0, digits)) + 2
+        model = make_reasoner(tokenizer, n_layer, n_embd, n_head, n_positions, seed)
+        train = make_problems(n_train, digits, seed=seed + 1)
+        test = make_problems(500, digits, seed=seed + 2, exclude=train)
+        examples = examples_from_pairs([prompt_of(a, b, digits) for a, b in train],
+                                       [trace(a, b, digits) for a, b in train], tokenizer)
+        start = time.perf_counter()
+        history = train_sft(model, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                            progress=progress, desc="training the reasoning teacher")
+        info = dict(cfg, seconds=time.perf_counter() - start, final_loss=history.train_loss[-1],
+                    test_accuracy=answer_accuracy(model, tokenizer, test, digits),
+                    params=sum(p.numel() for p in model.parameters()))
+        model.course_info = dict(info, from_cache=False)
+        return model, tokenizer
+
+    def save(built, tmp):
+        model, tokenizer = built
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        info = {k: v for k, v in model.course_info.items() if k != "from_cache"}
         (Path(tmp) / "course_info.json").write_text(json.dumps(info, indent=1))
-    _save_dir_atomically(path, save)
-    model.course_info = dict(info, from_cache=False)
+
+    def load(path):
+        from transformers import AutoTokenizer, GPT2LMHeadModel
+        model = GPT2LMHeadModel.from_pretrained(str(path)).eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model.course_info = json.loads((path / "course_info.json").read_text())
+        model.course_info["from_cache"] = True
+        return model, tokenizer
+
+    (model, tokenizer), _ = cached(cache_entry("teachers", "adder", cfg), build, save, load,
+                                   retrain=retrain, what="reasoning teacher")
     return model.eval(), tokenizer
 
 
@@ -271,7 +254,7 @@ def train_students(rows, tokenizer, sizes, seeds, test_pairs, digits: int, steps
     of test accuracy (greedy answers on ``test_pairs``), with the number of training examples."""
     import pandas as pd
     from tqdm.auto import tqdm
-    from .seqkd import train_sft
+    from .seqkd import examples_from_pairs, train_sft
     n_positions = len(prompt_of(0, 0, digits)) + len(trace(0, 0, digits)) + 2
     jobs = [(k, s, seed) for seed in seeds for s in sizes for k in kinds]
     out = []
@@ -283,6 +266,6 @@ def train_students(rows, tokenizer, sizes, seeds, test_pairs, digits: int, steps
                   progress=False)
         out.append(dict(kind=kind, size=f"{n_layer}x{n_embd}",
                         params=sum(p.numel() for p in student.parameters()), seed=seed,
-                        examples=len(examples), accuracy=accuracy(student, tokenizer, test_pairs,
+                        examples=len(examples), accuracy=answer_accuracy(student, tokenizer, test_pairs,
                                                                   digits)))
     return pd.DataFrame(out)

@@ -1,4 +1,4 @@
-"""Sequence-level distillation: fine-tune a student on a teacher's harvested completions.
+"""Sequence-level distillation (lesson 07): fine-tune a student on a teacher's harvested completions.
 
 Kim & Rush (2016, arXiv:1606.07947) train the student on the teacher's *outputs* instead of
 matching its distributions token by token. Through an API that is all one gets -- text, plus
@@ -10,21 +10,21 @@ at most the top-20 log-probabilities of each generated token. This module turns 
   probability) pairs the API returned -- the only soft targets an API exposes;
 * prompt tokens are masked (the student learns to answer, not to ask);
 * :func:`lm_examples` makes examples from plain text, for the "same number of tokens of
-  human text" baseline.
+  human text" baseline; :func:`examples_from_pairs` from (prompt, completion) texts
+  (lesson 08's traces).
+
+Taught in lesson 07 (and used again in lesson 08). Evaluate students with
+:func:`course_utils.lm.evaluate_lm` / :func:`course_utils.lm.perplexity`.
 """
 from __future__ import annotations
 
-import math
 import random
+import time
 
-from .config import few_threads
+from .config import API_MODEL_PARAMS, few_threads
+from .lm_losses import IGNORE_INDEX
 
-__all__ = ["sft_examples", "lm_examples", "train_sft", "count_tokens",
-           "evaluate_lm", "agreement"]
-
-
-# Sequence-level students are up to a few hundred thousand parameters: still faster on one thread.
-API_MODEL_PARAMS = 3_000_000
+__all__ = ["sft_examples", "lm_examples", "examples_from_pairs", "train_sft", "count_tokens"]
 
 
 def _ids_from_hex(hex_list, lookup):
@@ -39,15 +39,17 @@ def _ids_from_hex(hex_list, lookup):
 
 def sft_examples(dataset, tokenizer, max_length: int = 128, prompt_format=None,
                  with_soft: bool = True, add_eos: bool = True):
-    """Training examples from a harvest: ``input_ids``, ``labels`` (-100 on the prompt) and,
+    """Training examples from a harvest: ``input_ids``, ``labels`` (``IGNORE_INDEX`` on the prompt) and,
     when the harvest has top log-probabilities, ``soft_ids``/``soft_logprobs`` per position.
 
     The completion's token ids come from the bytes the API returned (exact, when the student
     shares the teacher's tokenizer), else from re-tokenising the text. ``prompt_format``
     turns a prompt into the text the teacher saw (default: the prompt itself, as the course
     server does for a base model).
+
+    Taught in lesson 07.
     """
-    from .api_server import bytes_to_id
+    from .tokenizer import bytes_to_id
     lookup = bytes_to_id(tokenizer)
     eos = tokenizer.eos_token_id
     examples = []
@@ -62,7 +64,7 @@ def sft_examples(dataset, tokenizer, max_length: int = 128, prompt_format=None,
         if add_eos and eos is not None and row.get("finish_reason") == "stop":
             c_ids = c_ids + [eos]
         ids = (p_ids + c_ids)[:max_length]
-        labels = ([-100] * len(p_ids) + c_ids)[:max_length]
+        labels = ([IGNORE_INDEX] * len(p_ids) + c_ids)[:max_length]
         example = {"input_ids": ids, "labels": labels}
         if soft:
             # soft targets for the positions that predict completion token t (t = 0..)
@@ -73,7 +75,7 @@ def sft_examples(dataset, tokenizer, max_length: int = 128, prompt_format=None,
                 top_ids.append([i for i, _ in pairs])
                 top_lp.append([v for _, v in pairs])
             example["soft"] = (len(p_ids), top_ids, top_lp)
-        if sum(l != -100 for l in labels) > 0:
+        if sum(l != IGNORE_INDEX for l in labels) > 0:
             examples.append(example)
     return examples
 
@@ -98,9 +100,19 @@ def lm_examples(texts, tokenizer, n_tokens: int, block: int = 64, seed: int = 0)
     return examples
 
 
+def examples_from_pairs(prompts, completions, tokenizer):
+    """SFT examples (``input_ids``, ``labels`` masked on the prompt) ending in EOS."""
+    out = []
+    for p, c in zip(prompts, completions):
+        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(c, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        out.append({"input_ids": p_ids + c_ids, "labels": [IGNORE_INDEX] * len(p_ids) + c_ids})
+    return out
+
+
 def count_tokens(examples) -> int:
     """How many tokens the examples train on (labelled positions)."""
-    return sum(sum(l != -100 for l in e["labels"][1:]) for e in examples)
+    return sum(sum(l != IGNORE_INDEX for l in e["labels"][1:]) for e in examples)
 
 
 def _collate(batch, pad_id, k_max):
@@ -108,7 +120,7 @@ def _collate(batch, pad_id, k_max):
     L = max(len(e["input_ids"]) for e in batch)
     B = len(batch)
     ids = torch.full((B, L), pad_id, dtype=torch.long)
-    labels = torch.full((B, L), -100, dtype=torch.long)
+    labels = torch.full((B, L), IGNORE_INDEX, dtype=torch.long)
     attn = torch.zeros((B, L), dtype=torch.long)
     soft_ids = torch.zeros((B, L, max(k_max, 1)), dtype=torch.long)
     soft_lp = torch.full((B, L, max(k_max, 1)), -1e4)   # missing alternatives: probability 0
@@ -136,14 +148,15 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
               weight_decay: float = 0.01):
     """Fine-tune ``student`` on ``examples`` (from :func:`sft_examples`/:func:`lm_examples`).
 
-    Trains for ``steps`` optimiser steps if given, else ``epochs`` passes; AdamW with a
-    cosine schedule. Returns the per-step loss history. ``soft_weight`` > 0 mixes in
-    :func:`topk_soft_ce` wherever the examples carry top log-probabilities.
+    Trains for ``steps`` optimiser steps if given, else ``epochs`` passes; AdamW with the LM
+    schedule (:func:`course_utils.lm.warmup_cosine`, decaying to zero). Returns an
+    :class:`~course_utils.lm.LMHistory` (loss per step). ``soft_weight`` > 0 mixes in
+    :func:`course_utils.lm_losses.topk_kl` wherever the examples carry top log-probabilities.
+
+    Taught in lesson 07.
     """
     import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
-    from .lm_losses import topk_kl
+    from .lm import LMHistory, warmup_cosine
     if not examples:
         raise ValueError("No training examples: was anything harvested?")
     rng = random.Random(seed)
@@ -152,29 +165,30 @@ def train_sft(student, examples, *, epochs: int = 1, steps: int | None = None,
     pad_id = tok_pad if tok_pad is not None else 0
     k_max = max((max((len(x) for x in e["soft"][1]), default=0) for e in examples
                  if "soft" in e), default=0) if soft_weight > 0 else 0
-    per_epoch = math.ceil(len(examples) / batch_size)
+    per_epoch = -(-len(examples) // batch_size)
     total = steps if steps is not None else epochs * per_epoch
     device = next(student.parameters()).device
     opt = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, total // 20)) *
-        0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    sched = warmup_cosine(opt, total, floor=0.0)
     student.train()
-    history, order = [], []
+    history = LMHistory(label=desc)
+    start = time.perf_counter()
     with few_threads(student, max_params=API_MODEL_PARAMS):
         _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sched, rng,
-              soft_weight, temperature, history, order, progress, desc)
+              soft_weight, temperature, history, progress, desc)
+    history.seconds = time.perf_counter() - start
     student.eval()
     return history
 
 
 def _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sched, rng,
-          soft_weight, temperature, history, order, progress, desc):
+          soft_weight, temperature, history, progress, desc):
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
     from .lm_losses import topk_kl
-    for _ in tqdm(range(total), disable=not progress, desc=desc, leave=False):
+    order = []
+    for step in tqdm(range(1, total + 1), disable=not progress, desc=desc, leave=False):
         if len(order) < batch_size:
             more = list(range(len(examples)))
             rng.shuffle(more)
@@ -185,7 +199,7 @@ def _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sche
                                                   _collate(batch, pad_id, k_max))
         logits = student(input_ids=ids, attention_mask=attn).logits
         ce = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                             ignore_index=-100)
+                             ignore_index=IGNORE_INDEX)
         loss = ce
         if soft_weight > 0 and bool(s_mask.any()):
             soft = topk_kl(logits[s_mask].float(), (s_ids[s_mask], s_lp[s_mask]), k_max,
@@ -196,36 +210,6 @@ def _loop(student, examples, total, batch_size, pad_id, k_max, device, opt, sche
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
         sched.step()
-        history.append(float(loss.detach()))
-
-
-def evaluate_lm(model, blocks, batch_size: int = 32) -> float:
-    """Perplexity of ``model`` on ``blocks`` (a LongTensor [N, L] of held-out token ids)."""
-    import torch
-    import torch.nn.functional as F
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(blocks), batch_size):
-            x = blocks[i:i + batch_size].to(next(model.parameters()).device)
-            logits = model(input_ids=x).logits[:, :-1].float()
-            total += float(F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten(),
-                                           reduction="sum"))
-            count += x[:, 1:].numel()
-    return math.exp(total / count)
-
-
-def agreement(student, teacher, blocks, batch_size: int = 32) -> float:
-    """How often the student's most likely next token is the teacher's, on ``blocks``."""
-    import torch
-    agree, count = 0, 0
-    student.eval()
-    teacher.eval()
-    with torch.no_grad():
-        for i in range(0, len(blocks), batch_size):
-            x = blocks[i:i + batch_size]
-            a = student(input_ids=x.to(next(student.parameters()).device)).logits.argmax(-1)
-            b = teacher(input_ids=x.to(next(teacher.parameters()).device)).logits.argmax(-1)
-            agree += int((a.cpu() == b.cpu()).sum())
-            count += a.numel()
-    return agree / count
+        history.step.append(step)
+        history.train_loss.append(float(loss.detach()))
+        history.tokens += int(attn.sum())

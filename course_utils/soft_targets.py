@@ -1,4 +1,4 @@
-"""Looking inside soft targets: entropy, the "dark knowledge" of a prediction, gradients.
+"""Looking inside soft targets (lesson 01): entropy, the "dark knowledge" of a prediction, gradients.
 
 Lesson 01 uses these to show what a trained teacher's softened outputs hold besides the
 answer, and to check the loss algebra numerically (KL vs cross-entropy, the T**2 factor).

@@ -1,11 +1,22 @@
-"""Multi-seed summaries: mean +/- std tables and significance tests."""
+"""Experiments over seeds: multi-seed runners, mean +/- std tables and significance tests.
+
+* :func:`run_seeds` / :func:`run_table` run every method on every seed (taught in lesson 02,
+  used by every later lesson of Part I);
+* :func:`mean_std`, :func:`summarize`, :func:`summarize_table`, :func:`paired_test`,
+  :func:`compare_to` -- claims that depend on chance, stated with their spread and a paired
+  test (taught in lesson 02).
+"""
 from __future__ import annotations
 
 import numpy as np
+from tqdm.auto import tqdm
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    """Mean and sample standard deviation (ddof=1; 0 for a single value).
+
+    Taught in lesson 02.
+    """
     values = np.asarray(list(values), dtype=float)
     std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     return float(values.mean()), std
@@ -22,6 +33,8 @@ def paired_test(a, b) -> dict:
 
     Returns ``{"diff": mean(a - b), "t": ..., "p": ..., "n": ...}``; ``p`` is two-sided and
     NaN with fewer than two pairs or when every difference is the same.
+
+    Taught in lesson 02.
     """
     from scipy import stats
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -103,3 +116,51 @@ def compare_to(table, baseline: str, metric: str = "accuracy") -> "pd.DataFrame"
         rows.append({"method": method, f"diff vs {baseline}": test["diff"] * (100 if metric in
                      {"accuracy", "agreement", "ece"} else 1), "p": test["p"], "seeds": n})
     return pd.DataFrame(rows).set_index("method").round(3)
+
+
+def run_seeds(run, seeds, desc: str = "seeds", progress: bool = True) -> dict[str, list]:
+    """Call ``run(seed)`` for each seed; it returns ``{metric_or_method: value}``.
+
+    Returns ``{key: [value per seed]}``, ready for ``stats.summarize`` or
+    ``plotting.plot_seed_spread``.
+
+    Taught in lesson 02.
+    """
+    results: dict[str, list] = {}
+    for seed in tqdm(list(seeds), desc=desc, disable=not progress, leave=False):
+        for key, value in run(seed).items():
+            results.setdefault(key, []).append(value)
+    return results
+
+
+def run_table(methods: dict, seeds, desc: str = "runs", progress: bool = True):
+    """Run every method on every seed and return a *tidy* table (one row per measurement).
+
+    ``methods`` maps a method's name to ``run(seed)``, which returns ``{metric: value}`` (or a
+    single number, stored as metric ``"accuracy"``). The result is a pandas DataFrame with
+    columns ``method, seed, metric, value``; ``stats.summarize_table`` turns it into mean ± std.
+    Seeds are the outer loop, so every method sees seed 0 before any sees seed 1 (a run
+    stopped early still holds paired results).
+
+    Taught in lesson 03.
+    """
+    import pandas as pd
+    if not isinstance(methods, dict) or not methods:
+        raise ValueError("`methods` should be a non-empty dict {name: run(seed) -> {metric: value}}.")
+    for name, run in methods.items():
+        if not callable(run):
+            raise TypeError(f"methods[{name!r}] should be a function run(seed), not {type(run).__name__}.")
+    seeds = list(seeds)
+    rows = []
+    bar = tqdm(total=len(seeds) * len(methods), desc=desc, disable=not progress, leave=False)
+    for seed in seeds:
+        for name, run in methods.items():
+            bar.set_postfix_str(f"{name}, seed {seed}")
+            out = run(seed)
+            if not isinstance(out, dict):
+                out = {"accuracy": out}
+            for metric, value in out.items():
+                rows.append({"method": name, "seed": seed, "metric": metric, "value": float(value)})
+            bar.update(1)
+    bar.close()
+    return pd.DataFrame(rows, columns=["method", "seed", "metric", "value"])

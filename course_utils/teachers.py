@@ -1,4 +1,7 @@
-"""Teacher language models: trained by the course and cached, or taken from the Hub.
+"""Teachers: trained by the course once and cached (:func:`course_utils.io.cached`), or from the Hub.
+
+Part I (lessons 01-04) distils from :func:`mnist1d_teacher`, a 1D CNN trained on MNIST-1D.
+Part II (lessons 05-08) distils from language models:
 
 ``load_teacher(name)`` returns ``(model, tokenizer)``, a transformers causal LM and its
 tokenizer:
@@ -21,18 +24,20 @@ teacher's vocabulary, so their next-token distributions can be compared token by
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
-from .config import cache_dir, is_online, seed_everything, size
+from .config import is_online, seed_everything, size
+from .data import Split, load_mnist1d
+from .io import cache_entry, cached, config_hash
+from .models import ConvTeacher
 from .text import OfflineError, load_corpus, pack_blocks
-from .tokenizer import load_tokenizer, save_dir_atomically
+from .tokenizer import load_tokenizer
+from .train import evaluate, fit
 
 COURSE_TEACHERS = {"course-gpt2": "gpt2", "course-llama": "llama"}
 MARKER = "course_teacher.json"  # written last: a folder without it is incomplete
@@ -101,9 +106,9 @@ def lm_data(tokenizer=None, profile: str | None = None, **overrides) -> SimpleNa
                            valid=pack_blocks(corpus.valid, tokenizer, block))
 
 
-def teacher_key(name: str, cfg: dict, corpus) -> str:
-    src = json.dumps({"name": name, "cfg": cfg, "corpus": corpus.fingerprint(), "v": 1}, sort_keys=True)
-    return hashlib.sha1(src.encode()).hexdigest()[:12]
+def _cache_config(name: str, cfg: dict, corpus) -> dict:
+    """Everything a course LM teacher depends on: its cache key is a hash of this."""
+    return {"name": name, "cfg": cfg, "corpus": corpus.fingerprint(), "v": 1}
 
 
 def _train_course_teacher(model, data, cfg, seed, progress):
@@ -113,7 +118,8 @@ def _train_course_teacher(model, data, cfg, seed, progress):
                     seed=seed, desc="training the teacher", progress=progress)
 
 
-def _load_cached(path: Path):
+def _load_saved(path: Path):
+    """A saved teacher folder: ``(model, tokenizer, marker)``; the marker is written last."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     marker = json.loads((path / MARKER).read_text())
     model = AutoModelForCausalLM.from_pretrained(str(path))
@@ -121,41 +127,35 @@ def _load_cached(path: Path):
     return model, tokenizer, marker
 
 
-def _clean_leftovers(folder: Path, stem: str) -> None:
-    """Remove temporary folders an interrupted save left behind for this teacher."""
-    for leftover in folder.glob(f".{stem}.*.tmp"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def _save(built, tmp) -> None:
+    model, tokenizer, marker = built
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (Path(tmp) / MARKER).write_text(json.dumps(marker, indent=1))
 
 
 def load_teacher(name: str = "course-gpt2", retrain: bool = False, progress: bool = True,
                  seed: int = 0, profile: str | None = None, **overrides):
     """A teacher causal LM and its tokenizer: ``model, tokenizer = load_teacher()``.
 
-    ``name``: ``"course-gpt2"`` / ``"course-llama"`` (trained by the course on first use,
-    then loaded from the cache), or a Hub model name / local folder. ``overrides`` change the
-    profile's sizes of a course teacher (e.g. ``steps=200``); ``retrain=True`` ignores the
-    cache. The model comes back in eval mode on the CPU; ``model.course_info`` says where it
-    came from (``from_cache``, ``path``, ``seconds``, ``tokens_per_second``, ``history``).
+    Taught in lesson 05. ``name``: ``"course-gpt2"`` / ``"course-llama"`` (trained by the
+    course on first use, then loaded from the cache), or a Hub model name / local folder.
+    ``overrides`` change the profile's sizes of a course teacher (e.g. ``steps=200``);
+    ``retrain=True`` ignores the cache. The model comes back in eval mode on the CPU;
+    ``model.course_info`` says where it came from (``from_cache``, ``path``, ``seconds``,
+    ``tokens_per_second``, ``history``).
     """
     if name not in COURSE_TEACHERS:
         return _load_hub_teacher(name)
     cfg = {**vars(size("lm_teacher", profile)), **overrides}
     data = lm_data(profile=profile, **overrides)
-    tokenizer = data.tokenizer
-    key = teacher_key(name, cfg, data.corpus)
-    folder = cache_dir() / "teachers"
-    stem = f"{name}-{key}"
-    path = folder / stem
-    info = {"name": name, "path": str(path), "from_cache": False, "seconds": 0.0, "key": key}
-    if path.is_dir() and not retrain:
-        try:
-            model, tokenizer, marker = _load_cached(path)
-            info.update(marker, from_cache=True, path=str(path))
-        except Exception:  # incomplete or damaged: train again
-            shutil.rmtree(path, ignore_errors=True)
-    if not info["from_cache"]:
-        folder.mkdir(parents=True, exist_ok=True)
-        _clean_leftovers(folder, stem)
+    key_config = _cache_config(name, cfg, data.corpus)
+    path = cache_entry("teachers", name, key_config)
+    info = {"name": name, "path": str(path), "from_cache": False, "seconds": 0.0,
+            "key": config_hash(key_config)}
+
+    def build():
+        tokenizer = data.tokenizer
         seed_everything(seed)
         config = build_config(COURSE_TEACHERS[name], len(tokenizer), cfg["n_layer"], cfg["n_embd"],
                               cfg["n_head"], cfg["block_size"], cfg.get("dropout", 0.0), tokenizer)
@@ -168,12 +168,12 @@ def load_teacher(name: str = "course-gpt2", retrain: bool = False, progress: boo
                     valid_ppl=history.final_ppl, cfg=cfg, corpus=repr(data.corpus))
         model.cpu().eval()
         marker = {k: v for k, v in info.items() if k not in ("from_cache", "path")}
+        return model, tokenizer, marker
 
-        def save(tmp):
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (Path(tmp) / MARKER).write_text(json.dumps(marker, indent=1))
-        save_dir_atomically(path, save)
+    (model, tokenizer, marker), from_cache = cached(path, build, _save, _load_saved,
+                                                    retrain=retrain, what=f"teacher {name!r}")
+    if from_cache:
+        info.update(marker, from_cache=True, path=str(path))
     model.cpu().eval()
     info["params"] = sum(p.numel() for p in model.parameters())
     model.course_info = info
@@ -204,3 +204,52 @@ def _load_hub_teacher(name: str):
     model.course_info = {"name": name, "from_cache": True, "path": name, "seconds": 0.0,
                          "params": sum(p.numel() for p in model.parameters())}
     return model, tokenizer
+
+
+# ---------------------------------------------------------------------------------------
+# Part I: the MNIST-1D teacher
+# ---------------------------------------------------------------------------------------
+def mnist1d_teacher(data: Split | None = None, seed: int = 0, retrain: bool = False,
+                    progress: bool = True, **overrides):
+    """The 1D-CNN teacher trained on MNIST-1D with the profile's sizes, cached on disk.
+
+    Lessons 01-04 all distil from it (taught in lesson 01). It is trained once per profile
+    (a few seconds in ``ci``, under a minute in ``cpu``) and loaded back by every later
+    notebook. Returns ``(teacher, info)`` where ``info`` has the test accuracy, parameter
+    count, whether it came from the cache and how long training took. ``overrides`` change
+    the profile's sizes (e.g. ``channels=16`` for a smaller teacher, ``label_smoothing=0.1``).
+    """
+    data = data or load_mnist1d()
+    cfg = {**vars(size("teacher_cnn")), **overrides}
+    label_smoothing = cfg.pop("label_smoothing", 0.0)
+    path = cache_entry("teachers", "mnist1d-cnn", {
+        "cfg": cfg, "ls": label_smoothing, "seed": seed, "n": len(data.x_train),
+        "x0": float(data.x_train[:50].sum())}, suffix=".pt")
+    info = {"path": str(path), "from_cache": False, "seconds": 0.0}
+
+    def new_teacher():
+        return ConvTeacher(length=data.x_train.shape[1], num_classes=data.num_classes,
+                           channels=cfg["channels"])
+
+    def build():
+        teacher = new_teacher()
+        seed_everything(seed)
+        start = time.perf_counter()
+        fit(teacher, (data.x_train, data.y_train), epochs=cfg["epochs"], lr=cfg["lr"],
+            batch_size=cfg["batch_size"], seed=seed, label_smoothing=label_smoothing,
+            desc="teacher", progress=progress)
+        info["seconds"] = time.perf_counter() - start
+        return teacher
+
+    def load(file):
+        teacher = new_teacher()
+        teacher.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+        return teacher
+
+    teacher, info["from_cache"] = cached(
+        path, build, lambda t, tmp: torch.save(t.state_dict(), tmp), load,
+        retrain=retrain, what="MNIST-1D teacher")
+    teacher.cpu().eval()
+    info["accuracy"] = evaluate(teacher, (data.x_test, data.y_test))["accuracy"]
+    info["params"] = sum(p.numel() for p in teacher.parameters())
+    return teacher, info

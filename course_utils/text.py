@@ -1,4 +1,4 @@
-"""Text for the language-model lessons, offline first.
+"""Text for the language-model lessons, offline first (taught in lesson 05).
 
 * **Offline** (the default): the English documentation that ships inside every CPython --
   ``pydoc_data.topics``, the pages ``help("if")`` shows, about 465k characters -- plus the

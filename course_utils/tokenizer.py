@@ -1,4 +1,5 @@
-"""A byte-level BPE tokenizer trained on the course corpus (GPT-2's scheme, Radford et al. 2019).
+"""A byte-level BPE tokenizer trained on the course corpus (GPT-2's scheme, Radford et al. 2019;
+taught in lesson 05).
 
 ``train_tokenizer`` learns the merges with Hugging Face ``tokenizers`` and wraps the result as
 a ``transformers.PreTrainedTokenizerFast``, so it is saved with ``save_pretrained`` and loaded
@@ -9,12 +10,9 @@ means every string can be encoded (no unknown token): rare characters fall back 
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from .config import cache_dir
+from .io import cache_entry, cached
 
 EOS = "<|endoftext|>"
 
@@ -24,6 +22,8 @@ def train_tokenizer(texts, vocab_size: int = 2048, min_frequency: int = 2):
 
     The one special token is ``<|endoftext|>``: it ends each document, and serves as the
     beginning-of-text and padding token too (as in GPT-2).
+
+    Taught in lesson 05.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -45,44 +45,70 @@ def train_tokenizer(texts, vocab_size: int = 2048, min_frequency: int = 2):
 
 
 def tokenizer_dir(corpus, vocab_size: int) -> Path:
-    return cache_dir() / "tokenizers" / f"bpe{vocab_size}-{corpus.fingerprint()}"
+    """The cache folder of the tokenizer of ``corpus`` with ``vocab_size`` entries."""
+    return cache_entry("tokenizers", f"bpe{vocab_size}",
+                       {"corpus": corpus.fingerprint(), "vocab_size": vocab_size})
 
 
 def load_tokenizer(corpus, vocab_size: int = 2048, retrain: bool = False):
     """The BPE tokenizer of ``corpus`` (trained on its training texts), cached on disk.
 
-    The cache folder is written whole in a temporary folder and renamed into place, so an
-    interrupted run leaves nothing half-written behind.
+    Taught in lesson 05. Cached with :func:`course_utils.io.cached`: written whole in a
+    temporary folder and renamed into place, so an interrupted run leaves nothing
+    half-written behind.
     """
     from transformers import AutoTokenizer
-    path = tokenizer_dir(corpus, vocab_size)
-    if path.is_dir() and not retrain:
-        try:
-            return AutoTokenizer.from_pretrained(str(path))
-        except Exception:  # a damaged cache is rebuilt, not a crash
-            shutil.rmtree(path, ignore_errors=True)
-    tokenizer = train_tokenizer(corpus.train, vocab_size)
-    save_dir_atomically(path, tokenizer.save_pretrained)
-    return AutoTokenizer.from_pretrained(str(path))
+    tokenizer, _ = cached(tokenizer_dir(corpus, vocab_size),
+                          build=lambda: train_tokenizer(corpus.train, vocab_size),
+                          save=lambda tok, tmp: tok.save_pretrained(tmp),
+                          load=lambda path: AutoTokenizer.from_pretrained(str(path)),
+                          retrain=retrain, what="tokenizer", reload=True)
+    return tokenizer
 
 
-def save_dir_atomically(path: Path, save) -> Path:
-    """Call ``save(tmp_dir)`` then rename ``tmp_dir`` to ``path`` (replacing an old one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        save(str(tmp))
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+# --------------------------------------------------------------------------------------
+# Tokens as bytes: exact token identities for a client that shares the tokenizer
+# --------------------------------------------------------------------------------------
+def _byte_decoder() -> dict[str, int]:
+    # GPT-2's reversible map from bytes to printable characters, used by byte-level BPE.
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    extra = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+_BYTE_DECODER = _byte_decoder()
+
+
+def token_bytes(tokenizer, token_id: int) -> bytes:
+    """The exact bytes a token stands for (byte-level BPE), else its decoded text in UTF-8.
+
+    The API sends these as each token's ``bytes`` (lesson 07).
+    """
+    piece = tokenizer.convert_ids_to_tokens(int(token_id))
+    if isinstance(piece, str) and piece and all(ch in _BYTE_DECODER for ch in piece):
+        return bytes(_BYTE_DECODER[ch] for ch in piece)
+    return tokenizer.decode([int(token_id)]).encode("utf-8")
+
+
+def bytes_to_id(tokenizer) -> dict[bytes, int]:
+    """Map each token's bytes back to its id (the first id wins where two share bytes)."""
+    table: dict[bytes, int] = {}
+    for token_id in range(len(tokenizer)):
+        table.setdefault(token_bytes(tokenizer, token_id), token_id)
+    return table
 
 
 def show_tokens(tokenizer, text: str) -> list[str]:
-    """The pieces ``text`` is cut into, as readable strings (spaces shown as '·')."""
+    """The pieces ``text`` is cut into, as readable strings (spaces shown as '·').
+
+    Taught in lesson 05.
+    """
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return [tokenizer.decode([i]).replace(" ", "·").replace("\n", "\\n") for i in ids]

@@ -12,8 +12,8 @@ import torch
 
 openai = pytest.importorskip("openai")
 
-from course_utils.api_server import (MAX_TOP_LOGPROBS, KeyPolicy, TeacherAPI, bytes_to_id,
-                                     read_log, serve, token_bytes)
+from course_utils.api import MAX_TOP_LOGPROBS, KeyPolicy, TeacherAPI, read_log, serve
+from course_utils.tokenizer import bytes_to_id, token_bytes
 from tiny_lm import one_thread, tiny_model
 
 

@@ -12,7 +12,7 @@ from course_utils.io import atomic_write_text, load_npz
 from course_utils.losses import kd_loss, softmax_with_temperature
 from course_utils.models import ConvTeacher, MLPStudent, count_params
 from course_utils.stats import mean_std, paired_test, summarize
-from course_utils.train import distill, evaluate, fit, predict_logits
+from course_utils.train import distill_live, evaluate, fit, predict_logits
 
 
 def test_profile_and_sizes():
@@ -125,15 +125,15 @@ def test_fit_distill_evaluate_learn_something():
     logits = predict_logits(model, data.x_test)
     assert logits.shape == (len(data.x_test), 10) and not model.training
     student = MLPStudent(64, 10, 16)
-    h2 = distill(student, model, (data.x_train, data.y_train), epochs=15, T=4.0, alpha=0.9,
-                 test=(data.x_test, data.y_test), progress=False)
+    h2 = distill_live(student, model, (data.x_train, data.y_train), epochs=15, T=4.0, alpha=0.9,
+                      test=(data.x_test, data.y_test), progress=False)
     assert h2.final_accuracy > 0.6  # chance is 0.1
     seen = []
     def loss_fn(s, t, y):
         seen.append(t.requires_grad)
         return kd_loss(s, t, y)
-    distill(MLPStudent(64, 10, 8), model, (data.x_train, data.y_train), epochs=1, loss_fn=loss_fn,
-            progress=False)
+    distill_live(MLPStudent(64, 10, 8), model, (data.x_train, data.y_train), epochs=1, loss_fn=loss_fn,
+                 progress=False)
     assert seen and not any(seen), "teacher logits must carry no gradient"
 
 
@@ -170,7 +170,8 @@ def test_course_cli(capsys):
 
 
 def test_mnist1d_teacher_is_cached_and_survives_a_damaged_file(tmp_path, monkeypatch):
-    from course_utils.experiments import mnist1d_teacher, run_seeds
+    from course_utils.stats import run_seeds
+    from course_utils.teachers import mnist1d_teacher
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
     data = load_mnist1d(600)
     teacher, info = mnist1d_teacher(data, epochs=2, channels=8, progress=False)

@@ -8,7 +8,8 @@ openai = pytest.importorskip("openai")
 
 from course_utils import harvest as H
 from course_utils import seqkd
-from course_utils.api_server import TeacherAPI, serve
+from course_utils.api import TeacherAPI, serve
+from course_utils.lm import evaluate_lm, perplexity
 from tiny_lm import one_thread, tiny_model, tiny_tokenizer
 
 
@@ -79,7 +80,7 @@ def test_harvest_budget_resume_and_rate_limits(teacher, tmp_path):
         row = second[0]
         assert len(row["top_hex"]) == len(row["token_hex"]) and len(row["top_hex"][0]) == 5
         # the server's log and the harvest agree on what was bought (429s were retried)
-        from course_utils.api_server import read_log
+        from course_utils.api import read_log
         log = read_log(api.log_path)
         ok = log[log.status == 200]
         assert len(ok) == len(second) + 1
@@ -163,6 +164,6 @@ def test_lm_examples_and_eval(teacher):
     ex = seqkd.lm_examples(list(topics.topics.values())[:20], tok, n_tokens=500, block=32)
     assert seqkd.count_tokens(ex) == 500
     blocks = torch.tensor([e["input_ids"] for e in ex if len(e["input_ids"]) == 32][:4])
-    ppl = seqkd.evaluate_lm(model, blocks)
+    ppl = perplexity(model, blocks)
     assert math.isfinite(ppl) and ppl > 1
-    assert seqkd.agreement(model, model, blocks) == 1.0
+    assert evaluate_lm(model, blocks, teacher=model)["agreement"] == 1.0

@@ -1,4 +1,4 @@
-"""Unit tests of course_utils.metrics, kd_loops, run_table/summarize_table and plot_reliability."""
+"""Unit tests of course_utils.metrics, train.distill, buggy_loops, run_table/summarize_table and plot_reliability."""
 import math
 
 import pytest
@@ -6,10 +6,10 @@ import torch
 
 from course_utils import metrics
 from course_utils.data import load_mnist1d
-from course_utils.experiments import run_table
-from course_utils.kd_loops import distill_cached, distill_teacher_train_mode
+from course_utils.buggy_loops import distill_teacher_train_mode
 from course_utils.models import ConvTeacher, MLPStudent
-from course_utils.stats import compare_to, per_seed, summarize_table
+from course_utils.stats import compare_to, per_seed, run_table, summarize_table
+from course_utils.train import distill
 
 
 def _logits_with_confidence(p, k=3):
@@ -96,32 +96,32 @@ def _tiny_data():
     return data
 
 
-def test_distill_cached_aligns_indices_and_matches_teacher():
+def test_distill_stored_logits_aligns_indices_and_matches_teacher():
     data = _tiny_data()
     torch.manual_seed(0)
     # a "teacher" whose logits are the one-hot labels times 5: an aligned cache teaches the labels
     cache = torch.nn.functional.one_hot(data.y_train, 10).float() * 5
     student = MLPStudent(hidden=32)
-    distill_cached(student, data.x_train, data.y_train, cache, epochs=15, T=1.0, alpha=1.0,
-                   batch_size=64, progress=False, device="cpu")
+    distill(student, data.x_train, cache, data.y_train, epochs=15, T=1.0, alpha=1.0,
+            batch_size=64, progress=False, device="cpu")
     aligned = metrics.accuracy(student(data.x_train).detach(), data.y_train)
     torch.manual_seed(0)
     student = MLPStudent(hidden=32)
     perm = torch.randperm(len(cache))
-    distill_cached(student, data.x_train, data.y_train, cache[perm], epochs=15, T=1.0, alpha=1.0,
-                   batch_size=64, progress=False, device="cpu")
+    distill(student, data.x_train, cache[perm], data.y_train, epochs=15, T=1.0, alpha=1.0,
+            batch_size=64, progress=False, device="cpu")
     misaligned = metrics.accuracy(student(data.x_train).detach(), data.y_train)
     assert aligned > misaligned + 0.15 and misaligned < 0.2, (aligned, misaligned)
 
 
-def test_distill_cached_errors_and_teacher_argument():
+def test_distill_stored_logits_errors_and_teacher_argument():
     data = _tiny_data()
     with pytest.raises(ValueError, match="one row per training example"):
-        distill_cached(MLPStudent(), data.x_train, data.y_train, torch.zeros(3, 10), progress=False)
+        distill(MLPStudent(), data.x_train, torch.zeros(3, 10), data.y_train, progress=False)
     with pytest.raises(ValueError, match="teacher_logits"):
-        distill_cached(MLPStudent(), data.x_train, data.y_train, progress=False)
-    h = distill_cached(MLPStudent(), data.x_train, data.y_train, teacher=ConvTeacher(channels=4),
-                       epochs=1, progress=False, device="cpu", test=(data.x_test, data.y_test))
+        distill(MLPStudent(), data.x_train, None, data.y_train, progress=False)
+    h = distill(MLPStudent(), data.x_train, None, data.y_train, teacher=ConvTeacher(channels=4),
+               epochs=1, progress=False, device="cpu", test=(data.x_test, data.y_test))
     assert len(h.test_accuracy) == 1
 
 

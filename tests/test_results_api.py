@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_more_budget_gives_a_better_student(tmp_path):
-    from course_utils.api_server import serve
+    from course_utils.api import serve
     from course_utils.harvest import harvest, random_snippets, within_budget
     from course_utils.lm import evaluate_lm
     from course_utils.seqkd import sft_examples, train_sft
@@ -51,7 +51,7 @@ def test_more_budget_gives_a_better_student(tmp_path):
 
 def test_trace_students_beat_answer_only_students(tmp_path):
     from course_utils import reasoning as R
-    from course_utils.api_server import serve
+    from course_utils.api import serve
     from course_utils.harvest import harvest
     S = size("reasoning")
     teacher, tok = R.load_reasoning_teacher(digits=S.digits, progress=False, **S.teacher)

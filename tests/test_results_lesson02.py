@@ -15,10 +15,10 @@ import torch
 
 from course_utils.config import PROFILE, seed_everything, size
 from course_utils.data import load_mnist1d
-from course_utils.experiments import mnist1d_teacher
 from course_utils.models import MLPStudent, count_params
-from course_utils.train import evaluate, fit, predict_logits
-from course_utils.transfer import (class_errors, distill_from_outputs, search_bias_shift,
+from course_utils.teachers import mnist1d_teacher
+from course_utils.train import distill, evaluate, fit, predict_logits
+from course_utils.omitted_class import (class_errors, search_bias_shift,
                                    shift_class_bias)
 
 pytestmark = pytest.mark.slow
@@ -46,9 +46,9 @@ def test_distilled_student_beats_scratch_over_seeds(setup):
             batch_size=S.batch_size, seed=seed, progress=False, device="cpu")
         seed_everything(seed)
         kd = MLPStudent(hidden=S.hidden)
-        distill_from_outputs(kd, data.x_train, teacher_logits, data.y_train, epochs=S.epochs,
-                             T=S.T, alpha=S.alpha, lr=S.lr, batch_size=S.batch_size, seed=seed,
-                             progress=False, device="cpu")
+        distill(kd, data.x_train, teacher_logits, data.y_train, epochs=S.epochs,
+                T=S.T, alpha=S.alpha, lr=S.lr, batch_size=S.batch_size, seed=seed,
+                progress=False, device="cpu")
         for model, acc, fid in ((scratch, scratch_acc, scratch_fid), (kd, kd_acc, kd_fid)):
             acc.append(evaluate(model, test)["accuracy"])
             fid.append((predict_logits(model, data.x_test).argmax(-1) == teacher_pred).float().mean().item())
@@ -73,9 +73,9 @@ def test_omitted_class_is_recovered_by_the_bias_shift(setup):
     for seed in range(max(3, O.seeds) if FULL else 1):
         seed_everything(seed)
         student = MLPStudent(hidden=S.hidden)
-        distill_from_outputs(student, data.x_train[keep], teacher_logits[keep], None,
-                             epochs=O.epochs, T=O.T, lr=S.lr, batch_size=S.batch_size, seed=seed,
-                             progress=False, device="cpu")
+        distill(student, data.x_train[keep], teacher_logits[keep], None,
+                epochs=O.epochs, T=O.T, lr=S.lr, batch_size=S.batch_size, seed=seed,
+                progress=False, device="cpu")
         shift = search_bias_shift(student, extra.x_test, extra.y_test, O.omitted)
         key = f"accuracy_on_{O.omitted}"
         before.append(class_errors(predict_logits(student, data.x_test), data.y_test, O.omitted)[key])

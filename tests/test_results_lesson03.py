@@ -13,11 +13,10 @@ import torch
 
 from course_utils import metrics, seed_everything, size
 from course_utils.data import load_mnist1d
-from course_utils.experiments import mnist1d_teacher, run_table
-from course_utils.kd_loops import distill_cached
 from course_utils.models import MLPStudent
-from course_utils.stats import per_seed
-from course_utils.train import evaluate, fit, predict_logits
+from course_utils.stats import per_seed, run_table
+from course_utils.teachers import mnist1d_teacher
+from course_utils.train import distill, evaluate, fit, predict_logits
 
 
 def test_ece_and_agreement_on_a_known_case():
@@ -35,7 +34,7 @@ def test_ece_and_agreement_on_a_known_case():
 
 @pytest.mark.slow
 def test_too_few_epochs_loses_to_scratch_and_more_epochs_restore_the_gain():
-    R = size("lesson03_results")
+    R = size("few_epochs_results")
     torch.set_num_threads(1)
     data = load_mnist1d(R.num_samples)
     teacher, info = mnist1d_teacher(data, channels=R.teacher_channels, epochs=R.teacher_epochs,
@@ -55,7 +54,7 @@ def test_too_few_epochs_loses_to_scratch_and_more_epochs_restore_the_gain():
         def run(seed):
             seed_everything(seed)
             student = MLPStudent(hidden=64)
-            distill_cached(student, *train, cache, epochs=epochs, T=R.T, alpha=1.0, seed=seed, progress=False)
+            distill(student, train[0], cache, train[1], epochs=epochs, T=R.T, alpha=1.0, seed=seed, progress=False)
             return evaluate(student, test)["accuracy"]
         return run
 

@@ -1,11 +1,11 @@
-"""Unit tests of course_utils.transfer: stored-output distillation and the omitted-class pieces."""
+"""Unit tests of stored-output distillation (course_utils.train.distill) and course_utils.omitted_class."""
 import pytest
 import torch
 
 from course_utils.models import MLPStudent
-from course_utils.train import distill, predict_logits
-from course_utils.transfer import (bias_shift_curve, class_errors, distill_from_outputs,
-                                   search_bias_shift, shift_class_bias, without_class)
+from course_utils.omitted_class import (bias_shift_curve, class_errors, search_bias_shift,
+                                        shift_class_bias, without_class)
+from course_utils.train import distill, distill_live, predict_logits
 
 
 def _toy(n=200, d=6, k=4, seed=0):
@@ -15,34 +15,34 @@ def _toy(n=200, d=6, k=4, seed=0):
     return x, (x @ w).argmax(-1)
 
 
-def test_distill_from_outputs_equals_distill_with_the_teacher():
+def test_distill_on_stored_logits_equals_distill_live():
     x, y = _toy()
     teacher = MLPStudent(6, 4, hidden=16).eval()
     a, b = MLPStudent(6, 4, hidden=8), MLPStudent(6, 4, hidden=8)
     b.load_state_dict(a.state_dict())
-    distill(a, teacher, (x, y), epochs=2, T=3.0, alpha=0.7, batch_size=32, seed=1, progress=False,
-            device="cpu")
-    distill_from_outputs(b, x, predict_logits(teacher, x), y, epochs=2, T=3.0, alpha=0.7,
-                         batch_size=32, seed=1, progress=False, device="cpu")
+    distill_live(a, teacher, (x, y), epochs=2, T=3.0, alpha=0.7, batch_size=32, seed=1,
+                 progress=False, device="cpu")
+    distill(b, x, predict_logits(teacher, x), y, epochs=2, T=3.0, alpha=0.7,
+            batch_size=32, seed=1, progress=False, device="cpu")
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.allclose(p, q, atol=1e-5)
 
 
-def test_distill_from_outputs_learns_without_labels_and_checks_inputs():
+def test_distill_learns_without_labels_and_checks_inputs():
     x, y = _toy(400)
     teacher = MLPStudent(6, 4, hidden=32)
     from course_utils.train import fit
     fit(teacher, (x, y), epochs=30, progress=False, device="cpu")
     tl = predict_logits(teacher, x)
     student = MLPStudent(6, 4, hidden=16)
-    h = distill_from_outputs(student, x, tl, None, epochs=30, T=2.0, test=(x, y), progress=False,
-                             device="cpu")
+    h = distill(student, x, tl, None, epochs=30, T=2.0, test=(x, y), progress=False,
+                device="cpu")
     agree = (predict_logits(student, x).argmax(-1) == tl.argmax(-1)).float().mean()
     assert agree > 0.8 and h.train_loss[-1] < h.train_loss[0]
     with pytest.raises(ValueError, match="one row of teacher logits"):
-        distill_from_outputs(student, x, tl[:-1], progress=False)
+        distill(student, x, tl[:-1], progress=False)
     with pytest.raises(ValueError, match="no labels"):
-        distill_from_outputs(student, x, tl, None, alpha=0.5, progress=False)
+        distill(student, x, tl, None, alpha=0.5, progress=False)
 
 
 def test_without_class_removes_every_row_of_the_class():

@@ -1,11 +1,15 @@
 """Questions of lesson 02 (first distillation)."""
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .core import (CustomProblem, FunctionProblem, Incorrect, ThoughtProblem, ____, as_real,
-                   describe)
+from ..losses import kd_loss
+from .core import (CustomProblem, FunctionProblem, Incorrect, NotAttempted, ThoughtProblem, ____,
+                   as_real, call_learner, describe, format_call)
 
-__all__ = ["q1", "q2", "q3", "q4", "____"]
+__all__ = ["q0", "q1", "q2", "q3", "q4", "____"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,4 +180,216 @@ q4 = ThoughtProblem(
         "unlabeled transfer set) every query is new information, which is why that variant helps "
         "most — and why distilling through an API works at all. Lesson 03 looks at what the student "
         "copies (fidelity, calibration) and at the capacity gap."),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# q0: one distillation step (the body of course_utils.train.distill's loop)
+# ---------------------------------------------------------------------------------------
+def _step(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    loss = kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _inline(student, optimizer, x, rows, teacher_logits, labels, T, alpha, *, t_squared=True,
+            reduction="batchmean", detach=True, swap=False):
+    """The step with the loss written out, so that one piece can be got wrong."""
+    s, t = student(x), teacher_logits[rows]
+    if detach:
+        t = t.detach()
+    if swap:
+        s, t = t, s
+    log_p, q = F.log_softmax(s / T, -1), F.softmax(t / T, -1)
+    if reduction == "mean":   # the mistake, computed without PyTorch's warning about it
+        soft = F.kl_div(log_p, q, reduction="sum") / q.numel()
+    else:
+        soft = F.kl_div(log_p, q, reduction=reduction)
+    if t_squared:
+        soft = soft * T * T
+    loss = alpha * soft + (1 - alpha) * F.cross_entropy(student(x) if swap else s, labels[rows])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _no_zero_grad(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    loss = kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_before_backward(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    loss = kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)
+    optimizer.zero_grad()
+    optimizer.step()
+    loss.backward()
+    return loss.item()
+
+
+def _first_rows(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    n = len(x)
+    loss = kd_loss(student(x), teacher_logits[:n], labels[:n], T=T, alpha=alpha)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _default_t_alpha(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    loss = kd_loss(student(x), teacher_logits[rows], labels[rows])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _swapped_kd(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    loss = kd_loss(teacher_logits[rows], student(x), labels[rows], T=T, alpha=alpha)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _alpha_swapped(student, optimizer, x, rows, teacher_logits, labels, T, alpha):
+    return _step(student, optimizer, x, rows, teacher_logits, labels, T, 1 - alpha)
+
+
+_STEP_MISTAKES = [
+    (lambda *a: _inline(*a, t_squared=False),
+     "the soft term is missing its factor `T**2`: its gradients shrink like 1/T² (lesson 01). "
+     "Use lesson 01's `kd_loss`."),
+    (lambda *a: _inline(*a, reduction="mean"),
+     "the KL term uses `reduction='mean'`, which also divides by the number of classes; the "
+     "true KL is `'batchmean'` (lesson 01). Use `kd_loss`."),
+    (lambda *a: _inline(*a, swap=True),
+     "teacher and student are swapped: the student's *log*-probabilities come first, the "
+     "teacher's probabilities are the target (`kd_loss(student_logits, teacher_logits, ...)`)."),
+    (_swapped_kd,
+     "teacher and student are swapped: `kd_loss(student_logits, teacher_logits, ...)` takes the "
+     "student's logits first (the teacher's are detached, so here the student learns nothing)."),
+    (_no_zero_grad,
+     "the gradients of the previous step are still there: call `optimizer.zero_grad()` before "
+     "`loss.backward()`, or every step adds the old gradients to the new ones."),
+    (_step_before_backward,
+     "`optimizer.step()` runs before `loss.backward()`, so it steps with no (or old) gradients: "
+     "compute the loss, `zero_grad()`, `backward()`, then `step()`."),
+    (_first_rows,
+     "the batch takes the *first* rows of the stored logits, not its own: the loader shuffles, "
+     "so index them with the batch's row numbers, `teacher_logits[rows]` (and `labels[rows]`)."),
+    (_default_t_alpha,
+     "`T` and `alpha` are not passed on: `kd_loss(..., T=T, alpha=alpha)`, not its defaults."),
+    (_alpha_swapped,
+     "`alpha` weighs the soft (teacher) term and `1 - alpha` the hard labels, not the other way."),
+]
+
+
+def _step_case(seed, T, alpha):
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):   # leave the notebook's random state alone
+        torch.manual_seed(seed)
+        student = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(),
+                                      torch.nn.Linear(12, 5))
+    for p in student.parameters():   # gradients left over from a previous step
+        p.grad = torch.randn(p.shape, generator=g)
+    n = 24
+    cache = (torch.randn(n, 5, generator=g) * 3).requires_grad_(True)
+    labels = torch.randint(0, 5, (n,), generator=g)
+    rows = torch.randperm(n, generator=g)[:8]
+    x = torch.randn(8, 6, generator=g)
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.5)
+    return (student, optimizer, x, rows, cache, labels, T, alpha)
+
+
+_STEP_CASES = [(0, 2.0, 0.7), (1, 5.0, 0.3)]
+
+
+def _after(fn, case, learner=False):
+    """Run one step on a fresh case: (returned loss, parameters after, cache got gradients)."""
+    args = _step_case(*case)
+    student, cache = args[0], args[4]
+    if learner:
+        out = call_learner(fn, "distill_step", args)
+    else:
+        out = fn(*args)
+    params = [p.detach().clone() for p in student.parameters()]
+    return out, params, cache.grad is not None and bool(cache.grad.abs().sum() > 0)
+
+
+def _same(a, b) -> bool:
+    loss_a, params_a, _ = a
+    loss_b, params_b, _ = b
+    return math.isclose(loss_a, loss_b, rel_tol=1e-4, abs_tol=1e-6) and \
+        all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(params_a, params_b))
+
+
+def _loss_value(out, args_text):
+    if out is None:
+        raise Incorrect(f"`{args_text}` returned None. Did you forget `return loss.item()`?")
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        return float(out.detach())
+    if isinstance(out, bool) or not isinstance(out, (int, float)):
+        raise Incorrect(f"`distill_step` should return the batch's loss as a float "
+                        f"(`loss.item()`), but it returned {describe(out)}.")
+    return float(out)
+
+
+def _check_q5(distill_step):
+    if not callable(distill_step) or isinstance(distill_step, type):
+        raise Incorrect(f"`distill_step` should be a function, but it is {describe(distill_step)}.")
+    for case in _STEP_CASES:
+        shown = format_call("distill_step", _step_case(*case), {})
+        try:
+            out, params, cache_grad = _after(distill_step, case, learner=True)
+        except NotAttempted:
+            raise
+        except Incorrect as error:
+            if "does not require grad" in str(error):
+                raise Incorrect("the loss has no gradient with respect to the student: are "
+                                "teacher and student swapped? `kd_loss(student(x), "
+                                "teacher_logits[rows], ...)` -- the student comes first.")
+            raise
+        mine = (_loss_value(out, shown), params, cache_grad)
+        expected = _after(_step, case)
+        if _same(expected, mine) and not cache_grad:
+            continue
+        if _same(expected, mine):
+            raise Incorrect("gradients flowed into the stored teacher logits: the teacher is a "
+                            "fixed target, so detach it (`kd_loss` does) or compute it without "
+                            "gradients.")
+        for wrong, message in _STEP_MISTAKES:
+            try:
+                if _same(_after(wrong, case), mine):
+                    raise Incorrect(message)
+            except Incorrect:
+                raise
+            except Exception:  # a mistake that cannot even run on this case
+                continue
+        if math.isclose(expected[0], mine[0], rel_tol=1e-4, abs_tol=1e-6):
+            raise Incorrect(f"for `{shown}` the loss is right but the student's parameters after "
+                            "the step are not: one `zero_grad()`, `backward()`, `step()`.")
+        raise Incorrect(f"for `{shown}` the returned loss is wrong ({mine[0]:.6g}): "
+                        "`kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)`.")
+
+
+q0 = CustomProblem(
+    name="q0",
+    vars=["distill_step"],
+    checker=_check_q5,
+    hints=["The loader gives each batch its inputs `x` and their row numbers `rows`: the batch's "
+           "teacher logits are `teacher_logits[rows]`, its labels `labels[rows]`.",
+           "`loss = kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)`, "
+           "then `optimizer.zero_grad()`, `loss.backward()`, `optimizer.step()`, and "
+           "`return loss.item()`."],
+    solution="```python\ndef distill_step(student, optimizer, x, rows, teacher_logits, labels, T, alpha):\n"
+             "    loss = kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)\n"
+             "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
+             "    return loss.item()\n```",
+    correct_message="that is the whole of distillation's inner loop: `course_utils.train.distill` "
+                    "runs exactly this step on every batch of every epoch.",
 )

@@ -340,7 +340,7 @@ q5 = CustomProblem(
              "        rows = perm[i:i + batch_size]\n"
              "        yield x[rows], y[rows], cached[rows]\n```",
     correct_message="each batch now carries its own examples' teacher logits. "
-                    "`course_utils.kd_loops.distill_cached` does exactly this.",
+                    "`course_utils.train.distill` does exactly this.",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 import time
 
+from ..harvest import bill as _bill
 from .core import CustomProblem, FunctionProblem, Incorrect, NotAttempted, ____, call_learner
 
 __all__ = ["q1", "q2", "q3", "coverage", "____"]
@@ -16,10 +17,6 @@ def _usage(prompt, completion):
     from openai.types import CompletionUsage
     return CompletionUsage(prompt_tokens=prompt, completion_tokens=completion,
                            total_tokens=prompt + completion)
-
-
-def _bill(usage, price_in_per_1k, price_out_per_1k):
-    return (usage.prompt_tokens * price_in_per_1k + usage.completion_tokens * price_out_per_1k) / 1000
 
 
 def _cases():

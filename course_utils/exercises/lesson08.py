@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import re
 
-from .core import CustomProblem, FunctionProblem, Incorrect, NotAttempted, ____, call_learner
+from ..reasoning import filter_verified as _filter
+from ..reasoning import parse_answer as _parse
+from ..reasoning import verify as _verify
+from .core import CustomProblem, FunctionProblem, Incorrect, ____, call_learner
 
 __all__ = ["q1", "q2", "q3", "____"]
-
-
-def _parse(text):
-    if not isinstance(text, str):
-        return None
-    match = re.search(r">(\d+)\s*$", text.strip())
-    return int(match.group(1)) if match else None
 
 
 _PARSE_CASES = [
@@ -62,12 +58,6 @@ q1 = CustomProblem(
 )
 
 
-def _verify(prompt, completion):
-    match = re.fullmatch(r"\s*(\d+)\+(\d+)=\s*", prompt)
-    answer = _parse(completion)
-    return bool(match) and answer is not None and answer == int(match.group(1)) + int(match.group(2))
-
-
 _VERIFY_CASES = [
     ("347+285=", "7+5+0=12;4+8+1=13;3+2+1=06;>0632"), ("347+285=", ">0632"),
     ("347+285=", "7+5+0=12;4+8+1=13;3+2+1=06;>0631"), ("347+285=", "7+5+0=12;4+8+1=13;3+2+1=06;"),
@@ -92,15 +82,6 @@ q2 = FunctionProblem(
              "    return answer is not None and answer == a + b\n```",
     correct_message="a verifier is the whole trick of rejection sampling: cheap to run, exact.",
 )
-
-
-def _filter(rows):
-    kept, done = [], set()
-    for row in rows:
-        if row["prompt"] not in done and _verify(row["prompt"], row["completion"]):
-            kept.append(row)
-            done.add(row["prompt"])
-    return kept
 
 
 def _rows():

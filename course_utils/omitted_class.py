@@ -1,14 +1,15 @@
-"""Distilling from stored teacher outputs, and the pieces of Hinton's omitted-class experiment.
+"""Hinton's omitted-class experiment (lesson 02): leave a class out, then shift its bias.
 
-* :func:`distill_from_outputs` trains a student on a *transfer set* of inputs and the logits a
-  teacher gave for them, computed once. It is what someone distilling through an API does:
-  query the teacher once, store its answers, train on them (no teacher weights, and labels
-  only if they have some). It gives the same result as ``train.distill`` with the teacher
-  in eval mode, several times faster, because the teacher is not run again every epoch.
+Hinton et al. (2015) distilled an MNIST student on a transfer set with no 3s at all; it still
+got most test 3s right once the bias of its "3" output was raised. The pieces:
+
 * :func:`without_class` drops every example of one class from a transfer set;
 * :func:`shift_class_bias` raises (or lowers) the bias of one output unit of a model;
 * :func:`class_errors` counts errors overall and on one class;
+* :func:`bias_shift_curve` -- accuracy overall and on the class for each shift of its logit;
 * :func:`search_bias_shift` picks that shift on held-out data (never the test set).
+
+All taught in lesson 02.
 """
 from __future__ import annotations
 
@@ -18,50 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import make_loader
-from .losses import kd_loss
-from .train import History, _train, predict_logits
-
-
-def distill_from_outputs(student, x, teacher_logits, labels=None, epochs: int = 10,
-                         lr: float = 3e-3, T: float = 4.0, alpha: float = 1.0, test=None,
-                         batch_size: int = 128, seed: int = 0, device=None,
-                         weight_decay: float = 0.0, loss_fn=None, desc: str = "distill",
-                         progress: bool = True) -> History:
-    """Train ``student`` on inputs ``x`` to match the stored ``teacher_logits``.
-
-    The loss is :func:`course_utils.losses.kd_loss` with ``T`` and ``alpha`` (or
-    ``loss_fn(student_logits, teacher_logits, labels)``). With ``labels=None`` only the soft
-    term is used: the realistic case of a transfer set without labels.
-    """
-    x = torch.as_tensor(x, dtype=torch.float32)
-    teacher_logits = torch.as_tensor(teacher_logits, dtype=torch.float32)
-    if len(x) != len(teacher_logits):
-        raise ValueError(f"x has {len(x)} rows but teacher_logits has {len(teacher_logits)}: "
-                         "give one row of teacher logits per input.")
-    if labels is not None:
-        labels = torch.as_tensor(labels, dtype=torch.long)
-        if len(labels) != len(x):
-            raise ValueError(f"x has {len(x)} rows but labels has {len(labels)}.")
-    if labels is None and loss_fn is None and alpha < 1.0:
-        raise ValueError(f"alpha={alpha} mixes in a hard-label loss, but no labels were given: "
-                         "pass labels=..., or alpha=1.0 to use the teacher's outputs only.")
-    loss_fn = loss_fn or (lambda s, t, y: kd_loss(s, t, y, T=T, alpha=alpha))
-    index = torch.arange(len(x))
-    # The loader yields (inputs, row numbers); the row numbers fetch the stored outputs.
-    loader = make_loader(x, index, batch_size, True, seed)
-
-    def step_loss(student_logits, xb, rows):
-        rows = rows.cpu()
-        t = teacher_logits[rows].to(student_logits.device)
-        y = labels[rows].to(student_logits.device) if labels is not None else None
-        return loss_fn(student_logits, t, y)
-
-    return _train(student, loader, epochs, lr, step_loss, test, device, desc, weight_decay, progress)
+from .train import predict_logits
 
 
 def without_class(x, y, cls: int, *extra):
-    """``x``, ``y`` (and any ``extra`` arrays with the same rows) without the rows of class ``cls``."""
+    """``x``, ``y`` (and any ``extra`` arrays with the same rows) without the rows of class ``cls``.
+
+    Taught in lesson 02.
+    """
     y = torch.as_tensor(y)
     keep = y != cls
     if keep.all():
@@ -85,6 +50,8 @@ def shift_class_bias(model: nn.Module, cls: int, shift: float, copy_model: bool 
 
     The output layer is the last ``nn.Linear`` of the model. Adding ``shift`` to one logit
     multiplies that class's odds against every other class by ``exp(shift)``.
+
+    Taught in lesson 02.
     """
     model = copy.deepcopy(model) if copy_model else model
     head = _last_linear(model)
@@ -96,7 +63,10 @@ def shift_class_bias(model: nn.Module, cls: int, shift: float, copy_model: bool 
 
 
 def class_errors(logits, y, cls: int) -> dict:
-    """Errors overall and on class ``cls``: counts and the share of ``cls`` examples right."""
+    """Errors overall and on class ``cls``: counts and the share of ``cls`` examples right.
+
+    Taught in lesson 02.
+    """
     logits, y = torch.as_tensor(logits), torch.as_tensor(y)
     pred = logits.argmax(-1)
     wrong = pred != y
@@ -108,7 +78,10 @@ def class_errors(logits, y, cls: int) -> dict:
 
 
 def bias_shift_curve(logits, y, cls: int, shifts) -> dict:
-    """Accuracy overall and on class ``cls`` for each bias shift (applied to the logits)."""
+    """Accuracy overall and on class ``cls`` for each bias shift (applied to the logits).
+
+    Taught in lesson 02.
+    """
     logits, y = torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(y)
     overall, on_cls = [], []
     for s in shifts:
@@ -125,6 +98,8 @@ def search_bias_shift(model, x_val, y_val, cls: int, shifts=None) -> float:
 
     Use data the student was not tested on (a validation split), never the test set. Ties go
     to the smallest shift.
+
+    Taught in lesson 02.
     """
     shifts = np.arange(0.0, 10.01, 0.25) if shifts is None else np.asarray(shifts, dtype=float)
     if len(x_val) == 0:

@@ -1,0 +1,116 @@
+"""Generation for the API: prompt text to token ids, sampling with log-probabilities, stop.
+
+:func:`generate` samples ``n`` continuations of one prompt with a key-value cache, keeping
+each chosen token's log-probability and the top alternatives of the model's own
+distribution (temperature 1, before top-p): what a distiller wants as soft targets.
+:func:`finish_text` decodes a choice and cuts it at a stop sequence. Taught in lesson 07.
+
+Part III's watermark goes into :func:`next_token`, the one place a token is chosen.
+"""
+from __future__ import annotations
+
+import secrets
+
+from ..config import API_MODEL_PARAMS, few_threads
+
+
+def chat_text(tokenizer, messages: list, prompt_format=None) -> str:
+    """The model's text for chat ``messages``: ``prompt_format(messages)`` if given, else the
+    tokenizer's chat template if it has one, else the contents joined by newlines (which suits
+    a base model that continues text)."""
+    if prompt_format is not None:
+        return prompt_format(messages)
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n".join(m["content"] for m in messages)
+
+
+def prompt_ids(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text``; an empty text becomes one BOS (else EOS) token."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        bos = tokenizer.bos_token_id
+        if bos is None:
+            bos = tokenizer.eos_token_id
+        ids = [bos if bos is not None else 0]
+    return list(ids)
+
+
+def next_token(logits, temperature: float, top_p: float, generator):
+    """Choose each row's next token: greedy at temperature 0, else nucleus sampling."""
+    import torch
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        keep = sorted_p.cumsum(-1) - sorted_p < top_p
+        keep[:, 0] = True
+        sorted_p = sorted_p * keep
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def generate(model, tokenizer, prompt_ids: list[int], *, max_tokens: int, temperature: float,
+             top_p: float, n: int, top_k_logprobs: int, stop: list[str], seed: int | None,
+             context_length: int):
+    """Sample ``n`` continuations; returns per choice (ids, logprobs, top, finish_reason)."""
+    import torch
+    generator = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(62))
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
+        return _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
+                            top_k_logprobs, stop, generator, context_length)
+
+
+def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
+                 top_k_logprobs, stop, generator, context_length):
+    import torch
+    eos = tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids] * n, device=device)
+    out_ids, out_lp, out_top = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+    finish = [None] * n
+    past = None
+    for step in range(max_tokens):
+        result = model(input_ids=ids, past_key_values=past, use_cache=True)
+        past = result.past_key_values
+        logits = result.logits[:, -1, :].float().cpu()
+        logp = torch.log_softmax(logits, dim=-1)
+        chosen = next_token(logits, temperature, top_p, generator)
+        if top_k_logprobs:
+            top_v, top_i = logp.topk(top_k_logprobs, dim=-1)
+        for row in range(n):
+            if finish[row] is not None:
+                continue
+            tok = int(chosen[row])
+            out_ids[row].append(tok)
+            out_lp[row].append(float(logp[row, tok]))
+            if top_k_logprobs:
+                out_top[row].append(list(zip(top_i[row].tolist(), top_v[row].tolist())))
+            if eos is not None and tok == eos:
+                finish[row] = "stop"
+            elif stop and any(s in tokenizer.decode(out_ids[row]) for s in stop):
+                finish[row] = "stop"
+        if all(f is not None for f in finish):
+            break
+        if len(prompt_ids) + step + 1 >= context_length:
+            break
+        ids = chosen.unsqueeze(-1).to(device)
+    return [(out_ids[r], out_lp[r], out_top[r], finish[r] or "length") for r in range(n)]
+
+
+def finish_text(tokenizer, ids, logprobs, top, stop):
+    """Decode a choice, cut at the first stop sequence (dropping tokens after it)."""
+    eos = tokenizer.eos_token_id
+    if ids and eos is not None and ids[-1] == eos:
+        ids, logprobs, top = ids[:-1], logprobs[:-1], top[:-1]
+    text = tokenizer.decode(ids)
+    if stop:
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+            keep = 0
+            while keep < len(ids) and len(tokenizer.decode(ids[:keep + 1])) <= cut:
+                keep += 1
+            ids, logprobs, top = ids[:keep], logprobs[:keep], top[:keep]
+    return text, ids, logprobs, top
