@@ -13,11 +13,7 @@ SAME_MEANING = {
     "main",          # the entry point of a command (course build / course grade)
 }
 # Known clashes left for their owners, each with where it is to be fixed. Keep this short.
-KNOWN = {
-    # the grader's judge loop (grading/judge.py) vs the teacher API's serve(); the grader is
-    # being rewritten separately: rename it there (e.g. judge_forever), then delete this line.
-    ("serve", ("course_utils.api.server", "course_utils.grading.judge")),
-}
+KNOWN: set = set()
 
 
 def _modules():

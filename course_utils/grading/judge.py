@@ -234,7 +234,7 @@ def _judge_job(job: dict) -> dict:
         return {"problems": None, "error": f"{type(error).__name__}: {str(error)[:500]}"}
 
 
-def serve(module_name: str) -> None:
+def judge_forever(module_name: str) -> None:
     """Judge one job per stdin line, each in a fresh child forked from this clean process.
 
     This process imports torch and the lesson's questions once and never sees a learner's
@@ -273,7 +273,7 @@ def serve(module_name: str) -> None:
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--serve":
-        serve(sys.argv[2])
+        judge_forever(sys.argv[2])
         return
     sys.stdout.write(json.dumps(_judge_job(json.loads(sys.stdin.read()))))
 
