@@ -22,13 +22,14 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	cd lessons && ../$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) 00_welcome.ipynb
 
-# Unit tests, exercise checks, lesson/solution sync, every lesson run unsolved, and every
-# solution notebook executed by nbval, all offline in the `ci` profile.
+# Every solution notebook executed by nbval (first: it fills the course cache with the `ci`
+# teachers the grading tests then share), unit tests, exercise checks, lesson/solution sync,
+# every lesson run unsolved and graded, all offline in the `ci` profile.
 # pytest's exit code 5 ("no tests collected") is not a failure of the course.
 test: $(STAMP)
 	@COURSE_PROFILE=$${COURSE_PROFILE:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
-	 $(PY) -m pytest tests solutions --nbval-lax --nbval-current-env -p no:cacheprovider \
+	 $(PY) -m pytest solutions tests --nbval-lax --nbval-current-env -p no:cacheprovider \
 	   -o console_output_style=count --durations=15 $(PYTEST_ARGS); \
 	 rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 

@@ -330,6 +330,9 @@ def main(argv=None) -> int:
                         help="bytes of output kept per notebook")
     parser.add_argument("--profile", default=os.environ.get("COURSE_PROFILE", "ci"),
                         help="the course profile submissions run in (default ci: quick)")
+    parser.add_argument("--cache", default=None,
+                        help="a course cache (trained teachers) each submission starts from, as a "
+                             "read-only copy; default: this course's cache; 'none' to train afresh")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run notebooks without bubblewrap, as yourself: ONLY for notebooks you "
@@ -346,6 +349,9 @@ def main(argv=None) -> int:
     limits = {"cell_s": args.cell_timeout, "total_s": args.timeout, "memory_mb": args.memory,
               "output_bytes": args.max_output, "profile": args.profile,
               "max_procs": args.max_procs, "release_cell_s": args.release_cell_timeout}
+    if args.cache != "none":
+        from ..config import cache_dir
+        limits["cache_seed"] = str(Path(args.cache).resolve() if args.cache else cache_dir())
     try:
         result = grade(args.release, args.submissions, args.out, args.lesson, args.solutions,
                        workers=args.workers, limits=limits, progress=not args.no_progress,

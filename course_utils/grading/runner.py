@@ -163,6 +163,23 @@ def make_workdir(job: dict) -> Path:
     return work
 
 
+SEED_LIMIT = 300 << 20   # bytes of cached teachers copied into each sandbox at most
+
+
+def seed_cache(seed: str | None, target: Path, events: list) -> None:
+    """Start the learner's cache as a copy of the instructor's (teachers are not retrained)."""
+    if not seed or not Path(seed).is_dir():
+        return
+    import shutil
+    files = [p for p in Path(seed).rglob("*") if p.is_file() and not p.is_symlink()]
+    if sum(p.stat().st_size for p in files) > SEED_LIMIT:
+        events.append(f"the course cache {seed} is larger than {SEED_LIMIT >> 20} MB: not copied "
+                      f"into the sandbox, so teachers were trained there again")
+        return
+    shutil.copytree(seed, target, symlinks=False, dirs_exist_ok=True,
+                    ignore=lambda folder, names: [n for n in names if n.endswith(".tmp")])
+
+
 def _chown_tree(folder: Path, uid: int) -> None:
     for path, _, files in os.walk(folder):
         os.chown(path, uid, uid)
@@ -216,6 +233,7 @@ class NotebookRun:
         (startup / "00-course-audit.py").write_text(AUDIT_STARTUP.format(
             log_path=str(self.audit_path),
             kept=list(self.job.get("visible", [])) + list(self.job.get("hide", []))))
+        seed_cache(self.limits.get("cache_seed"), self.work / ".course_cache", self.events)
         if self.job.get("demote"):
             _chown_tree(self.work, self.job["uid"])
 
@@ -396,12 +414,15 @@ def run_notebook(job: dict) -> dict:
 def run_calls(job: dict) -> dict:
     """Call a learner's function on the judge's cases, in a limited process of its own."""
     work = make_workdir(job)
+    events: list = []
+    seed_cache(job["limits"].get("cache_seed"), work / ".course_cache", events)
+    if job.get("demote"):
+        _chown_tree(work, job["uid"])
     out_path = work / f".calls-{job['nonce']}.json"
     spec = {k: job[k] for k in ("imports", "source", "name", "cases", "module", "problem",
                                 "answers") if k in job}
     spec["out"] = str(out_path)
     spec["call_s"] = job["limits"].get("cell_s", 10)
-    events = []
     try:
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.calls"],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

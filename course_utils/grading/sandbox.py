@@ -111,8 +111,11 @@ def visible_paths() -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def bwrap_command(bwrap: str, root: bool, hide: list, command: list) -> list[str]:
-    """The bubblewrap command line that runs ``command`` in the sandbox."""
+def bwrap_command(bwrap: str, root: bool, hide: list, command: list,
+                  read_only: tuple = ()) -> list[str]:
+    """The bubblewrap command line that runs ``command`` in the sandbox.
+
+    ``read_only``: more folders to show read-only (the instructor's cache of teachers)."""
     args = [bwrap, "--die-with-parent", "--new-session"]
     if root:
         # No user namespace: the runner is root in the sandbox with a handful of
@@ -145,6 +148,8 @@ def bwrap_command(bwrap: str, root: bool, hide: list, command: list) -> list[str
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(path), str(path)]
+    for folder in read_only:
+        args += ["--ro-bind", str(folder), str(folder)]
     # A folder to hide that lies inside a visible one (grades written into the venv, say)
     # is covered by an empty tmpfs.
     for folder in hide:
@@ -300,7 +305,9 @@ def run_job(mode: str, job: dict, timeout: float, sandbox: bool = True) -> dict:
     command = [sys.executable, str(RUNNER), mode]
     cgroup = None
     if caps["sandbox"]:
-        command = bwrap_command(caps["bwrap"], caps["root"], job.get("hide", []), command)
+        seed = job["limits"].get("cache_seed")
+        command = bwrap_command(caps["bwrap"], caps["root"], job.get("hide", []), command,
+                                read_only=(seed,) if seed and Path(seed).is_dir() else ())
         if caps["cgroup"]:
             limits = job["limits"]
             cgroup = Cgroup(f"course-grade-{job['uid']}", limits["memory_mb"] * 2,
