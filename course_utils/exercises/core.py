@@ -864,10 +864,17 @@ class FunctionProblem(Problem):
             a, k = self._copy(args), self._copy(kwargs)
             befores = [snapshot(v) for v in list(a) + list(k.values())]
             out = call_learner(fn, self.var, a, k)
-            check_unchanged(fn, self.var, a, k, befores, originals=args, allowed=self.may_change)
             if out is None:
+                try:
+                    check_unchanged(fn, self.var, a, k, befores, originals=args,
+                                    allowed=self.may_change)
+                    also = ""
+                except Incorrect:
+                    also = (" (It changed its input in place instead: work on a copy and "
+                            "return that.)")
                 raise Incorrect(f"`{format_call(self.var, args, kwargs)}` returned None. "
-                                f"Did you forget a `return` statement?")
+                                f"Did you forget a `return` statement?{also}")
+            check_unchanged(fn, self.var, a, k, befores, originals=args, allowed=self.may_change)
             if type(expected) in (list, tuple) and (isinstance(out, types.GeneratorType)
                                                      or hasattr(out, "__next__")):
                 # read what it yields up to one item more than expected: an endless
