@@ -646,7 +646,10 @@ def _short(value) -> str:
     torch = _torch()
     if type(value) is torch.Tensor:
         if value.numel() <= 6:
-            return "tensor(" + repr(value.tolist()) + ")"
+            shown = value.detach().cpu()
+            if shown.is_floating_point():
+                shown = torch.round(shown.double(), decimals=4)
+            return "tensor(" + repr(shown.tolist()) + ")"
         return f"<tensor of shape {tuple(value.shape)}>"
     if type(value) in (int, float, bool, str) or value is None:
         return repr(value)
