@@ -633,6 +633,29 @@ def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None 
         raise Incorrect(_learner_error(name, args, kwargs, error))
 
 
+def run_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None = None,
+                time_limit: float | None = None):
+    """Call the learner's function under the check's time limit, letting its exceptions
+    through (for checks about which errors reach the caller). A run past the limit raises
+    :class:`TimedOut`; ``NotImplementedError`` raises :class:`NotAttempted`."""
+    kwargs = kwargs or {}
+    seconds = _remaining(time_limit)
+    if seconds <= 0:
+        raise TimedOut(f"your code used up this check's time ({TIME_LIMIT:g} s): is something "
+                       f"in it very slow?")
+    try:
+        return run_limited(lambda: fn(*args, **kwargs), seconds)
+    except _Alarm:
+        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                       f"limit ({_limit_text(seconds)}): does a loop in it never end, or does it "
+                       f"wait (sleep) far longer than it should?") from None
+    except LearnerTimeout:
+        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                       f"limit: does a loop in it never end?") from None
+    except NotImplementedError:
+        raise NotAttempted(f"`{name}` still raises NotImplementedError: write its body.") from None
+
+
 def _limit_text(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
