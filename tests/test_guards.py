@@ -254,3 +254,12 @@ def test_choice_problem():
     assert "letters" in q.evaluate({"answer": "d"}).message
     assert q.evaluate({"answer": 2}).status == INCORRECT
     assert q.evaluate({"answer": core.____}).status == NOT_ATTEMPTED
+
+
+def test_the_graders_replay_timeout_is_read_as_timed_out():
+    def replay(x):   # what course_utils.grading.judge's replay raised before LearnerTimeout
+        raise TimeoutError("your function did not finish within the time limit")
+    assert FN.evaluate({"f": replay}).status == TIMED_OUT
+    def own(x):      # a TimeoutError of the learner's own is an ordinary error
+        raise TimeoutError("slow server")
+    assert FN.evaluate({"f": own}).status == INCORRECT

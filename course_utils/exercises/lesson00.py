@@ -22,7 +22,7 @@ q1 = EqualityProblem(
     hints=["`torch.softmax(tensor, dim=0)` turns a vector of logits into probabilities.",
            "Build the tensor with `torch.tensor([3.0, 1.0, 0.2])`."],
     solution="```python\nprobs = torch.softmax(torch.tensor([3.0, 1.0, 0.2]), dim=0)\n```",
-    correct_message="the probabilities are about 0.82, 0.11 and 0.05. The small ones are the "
+    correct_message="the probabilities are about 0.84, 0.11 and 0.05. The small ones are the "
                     "teacher's *dark knowledge*: what it thinks the input resembles besides its answer.",
 )
 
