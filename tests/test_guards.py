@@ -263,3 +263,22 @@ def test_the_graders_replay_timeout_is_read_as_timed_out():
     def own(x):      # a TimeoutError of the learner's own is an ordinary error
         raise TimeoutError("slow server")
     assert FN.evaluate({"f": own}).status == INCORRECT
+
+
+def test_an_endless_loop_in_a_jupyter_kernel_gets_a_verdict(tmp_path):
+    """The same check in a real kernel: the cell finishes, says timed out, and the kernel
+    still runs the next cell."""
+    import nbformat
+    from helpers import errors, execute_notebook, output_text
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+                    "import torch\nfrom course_utils.exercises.core import FunctionProblem\n"
+                    "q = FunctionProblem('f', reference=lambda x: x * 2, cases=[((1.0,), {})])\n"
+                    "def f(x):\n    while True:\n        pass\nq.check()"),
+                nbformat.v4.new_code_cell("def f(x):\n    return x * 2\nq.check()")]
+    path = tmp_path / "loop.ipynb"
+    nbformat.write(nb, path)
+    out = execute_notebook(path, timeout=60, env={"COURSE_CHECK_TIME_LIMIT": "1"}, cwd=tmp_path)
+    assert not errors(out), errors(out)
+    assert "Timed out" in output_text(out.cells[0])
+    assert "Correct" in output_text(out.cells[1])
