@@ -282,3 +282,29 @@ def test_an_endless_loop_in_a_jupyter_kernel_gets_a_verdict(tmp_path):
     assert not errors(out), errors(out)
     assert "Timed out" in output_text(out.cells[0])
     assert "Correct" in output_text(out.cells[1])
+
+
+def test_guarded_call_for_the_graders_sandbox():
+    from course_utils.exercises.core import guarded_call
+    assert guarded_call(lambda x: x + 1, (1,))["value"] == 2
+    def spin(x):
+        while True:
+            pass
+    assert guarded_call(spin, (1,), time_limit=0.3)["timed_out"]
+    def naturals(n):
+        k = 0
+        while True:
+            yield k
+            k += 1
+    assert guarded_call(naturals, (1,), max_items=5)["value"] == [0, 1, 2, 3, 4]
+    def stuck(n):
+        yield 1
+        while True:
+            pass
+    assert guarded_call(stuck, (1,), time_limit=0.3)["timed_out"]
+    def inplace(t):
+        t += 1
+        return t
+    record = guarded_call(inplace, (torch.zeros(2),))
+    assert record["changed"] == [("t", "has values changed in place")]
+    assert isinstance(guarded_call(lambda: 1 / 0)["error"], ZeroDivisionError)

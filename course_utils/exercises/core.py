@@ -663,6 +663,52 @@ def run_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None =
         raise NotAttempted(f"`{name}` still raises NotImplementedError: write its body.") from None
 
 
+def guarded_call(fn: Callable, args: tuple = (), kwargs: dict | None = None,
+                 time_limit: float = TIME_LIMIT, max_items: int = 10_000) -> dict:
+    """One call of the learner's function with every guard, for code that runs learner
+    functions away from a check (the grader's sandbox). Returns a dict:
+
+    * ``"value"``: the result (a generator or iterator read into a list of at most
+      ``max_items`` items), or absent if the call did not finish or raised;
+    * ``"timed_out"``: True if it ran past ``time_limit`` seconds (calls and iteration);
+    * ``"error"``: the exception it raised, if any (and it did not time out);
+    * ``"changed"``: ``[(argument name, what changed), ...]`` for arguments changed in place.
+    """
+    kwargs = kwargs or {}
+    befores = [snapshot(v) for v in list(args) + list(kwargs.values())]
+    out: dict = {"timed_out": False, "changed": []}
+    deadline = time.monotonic() + time_limit
+
+    def call():
+        value = fn(*args, **kwargs)
+        if isinstance(value, types.GeneratorType) or (hasattr(value, "__next__") and
+                                                       not isinstance(value, (str, bytes))):
+            items = []
+            for item in value:
+                items.append(item)
+                if len(items) >= max_items:
+                    break
+            value = items
+        return value
+
+    try:
+        out["value"] = run_limited(call, max(deadline - time.monotonic(), 1e-3))
+    except _Alarm:
+        out["timed_out"] = True
+    except LearnerTimeout:
+        out["timed_out"] = True
+    except BaseException as error:  # noqa: BLE001 - the learner's code
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        out["error"] = error
+    names = argument_names(fn, args, kwargs)
+    for arg_name, before, value in zip(names, befores, list(args) + list(kwargs.values())):
+        change = what_changed(before, value)
+        if change:
+            out["changed"].append((arg_name, change))
+    return out
+
+
 def _limit_text(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
