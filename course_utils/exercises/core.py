@@ -295,12 +295,13 @@ def _run_with_signal(fn, seconds: float):
             state["fired"] += 1
             sys.settrace(raiser)
             f = frame
-            while f is not None:
+            while f is not None and f is not here:   # the learner's frames only
                 if f.f_code.co_filename != __file__:
                     f.f_trace = raiser
                 f = f.f_back
             raise _Alarm()
 
+    here = sys._getframe()
     start = time.monotonic()
     old_trace = sys.gettrace()
     old_handler = signal.signal(signal.SIGALRM, handler)
