@@ -121,6 +121,7 @@ def step_ok(student, teacher, optimizer, x, T):
 
 
 def step_detach(student, teacher, optimizer, x, T):
+    teacher.eval()
     loss = _loss(student(x), teacher(x).detach(), T)
     optimizer.zero_grad()
     loss.backward()
@@ -139,6 +140,7 @@ def step_not_detached(student, teacher, optimizer, x, T):    # the bug itself
 
 
 def step_no_zero_grad(student, teacher, optimizer, x, T):
+    teacher.eval()
     with torch.no_grad():
         t = teacher(x)
     for p in student.parameters():            # stale gradients from "a previous step"
@@ -150,6 +152,7 @@ def step_no_zero_grad(student, teacher, optimizer, x, T):
 
 
 def step_no_return(student, teacher, optimizer, x, T):
+    teacher.eval()
     with torch.no_grad():
         t = teacher(x)
     loss = _loss(student(x), t, T)
@@ -159,6 +162,7 @@ def step_no_return(student, teacher, optimizer, x, T):
 
 
 def step_swapped(student, teacher, optimizer, x, T):
+    teacher.eval()
     with torch.no_grad():
         t = teacher(x)
     loss = _loss(t, student(x), T)
@@ -171,6 +175,14 @@ def step_swapped(student, teacher, optimizer, x, T):
 def test_q4_not_detached_mutant_rejected():
     assert status(q4, kd_step=step_ok) == CORRECT
     assert status(q4, kd_step=step_detach) == CORRECT
+
+    def detach_in_train_mode(student, teacher, optimizer, x, T):   # dropout stays on
+        loss = _loss(student(x), teacher(x).detach(), T)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    assert "training mode" in outcome(q4, kd_step=detach_in_train_mode).message
     assert status(q4, kd_step=_not_implemented) == NOT_ATTEMPTED
     assert "teacher received gradients" in outcome(q4, kd_step=step_not_detached).message
     assert "update" in outcome(q4, kd_step=step_no_zero_grad).message

@@ -68,11 +68,31 @@ def test_q2_retry():
         for attempt in range(max_retries + 1):
             try:
                 return create(**request)
-            except openai.APIStatusError:
+            except openai.APIStatusError as error:
                 if attempt == max_retries:
                     raise
-                time.sleep(0.12)
+                headers = error.response.headers
+                time.sleep(float(headers["retry-after-ms"]) / 1000 if headers.get("retry-after-ms")
+                           else float(headers.get("retry-after", 1)))
     assert "400" in outcome(q2, with_retries=retries_everything).message
+
+    def fixed_wait(create, max_retries=5, **request):   # ignores what the server asks
+        for attempt in range(max_retries + 1):
+            try:
+                return create(**request)
+            except openai.RateLimitError:
+                if attempt == max_retries:
+                    raise
+                time.sleep(0.25)
+    assert "asked for" in outcome(q2, with_retries=fixed_wait).message
+
+    def endless(create, max_retries=5, **request):       # ignores its limit
+        while True:
+            try:
+                return create(**request)
+            except openai.RateLimitError:
+                time.sleep(0.001)
+    assert status(q2, with_retries=endless) in (INCORRECT, "timed out")
 
     def swallow(create, max_retries=5, **request):
         for attempt in range(max_retries + 1):

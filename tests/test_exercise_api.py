@@ -100,14 +100,19 @@ def test_missing_return_and_known_mistake():
     assert out.status == INCORRECT and "tripled" in out.message
 
 
-def test_function_problem_rejects_non_functions_and_inplace_changes_do_not_matter():
+def test_function_problem_rejects_non_functions_and_inplace_changes():
     assert FN.evaluate({"f": 3}).status == INCORRECT
     def inplace(x):
         if torch.is_tensor(x):
             x.mul_(2)
             return x
         return x * 2
-    assert FN.evaluate({"f": inplace}).correct
+    # the inputs are copies, so the comparison is not spoilt; but a changed argument is a
+    # mistake unless the problem allows it (issue 17)
+    out = FN.evaluate({"f": inplace})
+    assert out.status == INCORRECT and "changed its argument `x`" in out.message
+    allowing = FunctionProblem(var="f", reference=FN.reference, cases=FN._cases, may_change=("x",))
+    assert allowing.evaluate({"f": inplace}).correct
 
 
 def test_sys_exit_inside_learner_code_is_contained():

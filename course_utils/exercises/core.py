@@ -22,8 +22,16 @@ from __future__ import annotations
 
 import html
 import math
+import os
+import re
+import signal
 import sys
+import threading
+import time
 import traceback
+import types
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Callable
 
 import numpy as np
@@ -63,13 +71,13 @@ def is_blank(value) -> bool:
 # ----------------------------------------------------------------------------------------
 # Outcomes
 # ----------------------------------------------------------------------------------------
-CORRECT, INCORRECT, NOT_ATTEMPTED, INFO, CHECKER_ERROR = (
-    "correct", "incorrect", "not attempted", "info", "checker error")
+CORRECT, INCORRECT, NOT_ATTEMPTED, INFO, CHECKER_ERROR, TIMED_OUT = (
+    "correct", "incorrect", "not attempted", "info", "checker error", "timed out")
 
 _COLOURS = {CORRECT: "#2e7d32", INCORRECT: "#c62828", NOT_ATTEMPTED: "#ef6c00",
-            INFO: "#1565c0", CHECKER_ERROR: "#6a1b9a"}
+            INFO: "#1565c0", CHECKER_ERROR: "#6a1b9a", TIMED_OUT: "#ad1457"}
 _TITLES = {CORRECT: "Correct", INCORRECT: "Incorrect", NOT_ATTEMPTED: "Not attempted",
-           INFO: "Note", CHECKER_ERROR: "Checker problem"}
+           INFO: "Note", CHECKER_ERROR: "Checker problem", TIMED_OUT: "Timed out"}
 
 
 class Outcome:
@@ -104,6 +112,21 @@ class Incorrect(Exception):
 
 class NotAttempted(Exception):
     """Raised inside a check when the learner has not started the exercise."""
+
+
+class TimedOut(Incorrect):
+    """Raised inside a check when the learner's code ran past its time limit (or yielded
+    without end). The outcome's status is :data:`TIMED_OUT`: worth 0, like a wrong answer."""
+
+
+class LearnerTimeout(TimeoutError):
+    """What a stand-in for the learner's function raises when the real one did not finish in
+    time elsewhere (the grader's sandbox): a check reports it as :data:`TIMED_OUT`."""
+
+
+# what the grader's replay of a function answer raised (as a plain TimeoutError) for a call
+# that did not finish in the sandbox, before it raised LearnerTimeout: read as timed out too
+_REPLAY_TIMEOUT = "your function did not finish within the time limit"
 
 
 def show(obj) -> None:
@@ -188,22 +211,327 @@ def describe(value) -> str:
 
 
 _REAL_TYPES = (int, float, np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
-               np.int64, np.uint8)
+               np.int64, np.uint8, np.uint16, np.uint32, np.uint64, Decimal, Fraction)
+
+
+def is_number(value) -> bool:
+    """True for a value :func:`as_real` reads as one number (exact known types only)."""
+    torch = _torch()
+    t = type(value)
+    if t in _REAL_TYPES:
+        return True
+    if t in (torch.Tensor, np.ndarray):
+        return value.size == 1 if t is np.ndarray else value.numel() == 1
+    return False
 
 
 def as_real(value, name: str) -> float:
-    """``value`` as a Python float if it is exactly a known number type, else Incorrect."""
+    """``value`` as a Python float if it is exactly a known number type, else Incorrect.
+
+    Numbers are numbers whatever their type: int, float, a NumPy scalar, ``Decimal``,
+    ``Fraction``, or a one-element tensor or array. Bools are not numbers here, and neither is
+    any other type (so an object that claims to equal everything never passes).
+    """
     torch = _torch()
     t = type(value)
     if t is bool or t is np.bool_:
         raise Incorrect(f"`{name}` should be a number, but it is a bool.")
     if t in _REAL_TYPES:
-        return float(value)
+        try:
+            return float(value)
+        except (OverflowError, ValueError):
+            return float("nan")
     if t is torch.Tensor:
         if value.numel() != 1:
             raise Incorrect(f"`{name}` should be a single number, but it is {describe(value)}.")
+        if value.dtype == torch.bool or value.is_complex():
+            raise Incorrect(f"`{name}` should be a number, but it is a {value.dtype} tensor.")
         return float(value.detach().cpu().reshape(()).item())
+    if t is np.ndarray:
+        if value.size != 1 or value.dtype.kind not in "iuf":
+            raise Incorrect(f"`{name}` should be a single number, but it is {describe(value)}.")
+        return float(value.reshape(()).item())
     raise Incorrect(f"`{name}` should be a number, but it is {describe(value)}.")
+
+
+# ----------------------------------------------------------------------------------------
+# Guards: time limits, bounded iteration, unchanged arguments, normalised choices
+# ----------------------------------------------------------------------------------------
+TIME_LIMIT = float(os.environ.get("COURSE_CHECK_TIME_LIMIT", "10"))
+"""Seconds the learner's code may run in one check, all its calls together."""
+
+_budget = threading.local()   # the deadline of the check being evaluated, per thread
+
+
+class _Alarm(BaseException):
+    """Raised into the learner's code when its time is up. A BaseException, so that
+    ``except Exception`` in the learner's code does not swallow it."""
+
+
+def _remaining(limit: float | None) -> float:
+    deadline = getattr(_budget, "deadline", None)
+    left = float("inf") if deadline is None else deadline - time.monotonic()
+    if limit is not None:
+        left = min(left, limit)
+    return TIME_LIMIT if left == float("inf") else left
+
+
+def _run_with_signal(fn, seconds: float):
+    """Run ``fn()`` in the main thread with SIGALRM as a stopwatch (works in a plain process
+    and in a Jupyter kernel, whose cells run in the main thread). The alarm fires again every
+    50 ms until ``fn`` gives up, so a bare ``except:`` in a loop cannot hold it off for long.
+    Any timer already set (e.g. the grader's ``signal.alarm``) is put back afterwards."""
+    state = {"active": True, "fired": 0}
+
+    def raiser(frame, event, arg):
+        # after the first alarm: every line of the learner's code raises again, so that an
+        # alarm caught by a bare ``except:`` escapes at the first line of its handler
+        if state["active"] and event == "line" and frame.f_code.co_filename != __file__:
+            raise _Alarm()
+        return raiser if state["active"] else None
+
+    def handler(signum, frame):
+        if state["active"]:
+            state["fired"] += 1
+            sys.settrace(raiser)
+            f = frame
+            while f is not None and f is not here:   # the learner's frames only
+                if f.f_code.co_filename != __file__:
+                    f.f_trace = raiser
+                f = f.f_back
+            raise _Alarm()
+
+    here = sys._getframe()
+    start = time.monotonic()
+    old_trace = sys.gettrace()
+    old_handler = signal.signal(signal.SIGALRM, handler)
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    if old_delay > 0:
+        seconds = min(seconds, old_delay)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3), 0.05)
+        try:
+            out = fn()
+        finally:
+            state["active"] = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        if state["fired"]:
+            sys.settrace(old_trace)
+        signal.signal(signal.SIGALRM, old_handler)
+        if old_delay > 0:
+            left = old_delay - (time.monotonic() - start)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), old_interval)
+    if state["fired"]:   # the learner's code swallowed the alarm and went on
+        raise _Alarm()
+    return out
+
+
+def _run_with_trace(fn, seconds: float):
+    """Outside the main thread (or without SIGALRM): a trace function that stops Python code
+    at its next line once time is up. It cannot interrupt a blocking C call such as a long
+    ``time.sleep``; the verdict then comes when that call returns."""
+    deadline = time.monotonic() + seconds
+    fired = []
+
+    def tracer(frame, event, arg):
+        if time.monotonic() > deadline:
+            fired.append(1)
+            raise _Alarm()
+        return tracer
+
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        out = fn()
+    finally:
+        sys.settrace(old)
+    if fired or time.monotonic() > deadline:
+        raise _Alarm()
+    return out
+
+
+def run_limited(fn: Callable[[], Any], seconds: float):
+    """``fn()`` under a time limit: its value, or :class:`_Alarm` once ``seconds`` are up."""
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        return _run_with_signal(fn, seconds)
+    return _run_with_trace(fn, seconds)
+
+
+def take(iterable, limit: int, what: str, time_limit: float | None = None) -> list:
+    """At most ``limit`` items of what the learner's code returned or yielded, under the time
+    limit. ``what`` names the call in messages. Raises :class:`TimedOut` or
+    :class:`Incorrect` (an endless or failing iterator), never hangs."""
+    torch = _torch()
+    if type(iterable) in (torch.Tensor, np.ndarray, str, bytes, dict):
+        raise Incorrect(f"`{what}` should give a sequence of items, but it gave {describe(iterable)}.")
+    items: list = []
+
+    def consume():
+        iterator = iter(iterable)
+        for item in iterator:
+            items.append(item)
+            if len(items) >= limit:
+                break
+
+    try:
+        run_limited(consume, _remaining(time_limit))
+    except _Alarm:
+        raise TimedOut(f"`{what}` was still producing items after {len(items)} of them when "
+                       f"its time ran out: does a loop in it never end?") from None
+    except TypeError as error:
+        if not items and "not iterable" in str(error):
+            raise Incorrect(f"`{what}` should return (or yield) a sequence of items, but it "
+                            f"returned {describe(iterable)}.") from None
+        raise Incorrect(f"while iterating over `{what}`: TypeError: "
+                        f"{html.escape(str(error))[:200]}") from None
+    except (Exception, SystemExit) as error:
+        raise Incorrect(f"while iterating over `{what}` (after {len(items)} items): "
+                        f"{type(error).__name__}: {html.escape(str(error))[:200]}") from None
+    return items
+
+
+def snapshot(value, depth: int = 0):
+    """A deep copy of what a function could change in place: tensors, arrays, lists, dicts,
+    sets, a model's parameters, buffers and train/eval flags. Other objects are kept as they
+    are (compared by identity)."""
+    torch = _torch()
+    if depth > 6:
+        return value
+    t = type(value)
+    if t in (torch.Tensor, torch.nn.Parameter):
+        return ("tensor", value.detach().clone())
+    if t is np.ndarray:
+        return ("array", value.copy())
+    if t in (list, tuple):
+        return (t.__name__, [snapshot(v, depth + 1) for v in value])
+    if t is dict:
+        return ("dict", [(k, snapshot(v, depth + 1)) for k, v in value.items()])
+    if t in (set, frozenset):
+        return ("set", set(value))
+    if isinstance(value, torch.nn.Module):
+        return ("module", {k: v.detach().clone() for k, v in value.state_dict().items()},
+                {name: m.training for name, m in value.named_modules()})
+    return ("object", value)
+
+
+def what_changed(before, value) -> str | None:
+    """How ``value`` differs from ``snapshot`` ``before`` (None if it does not)."""
+    torch = _torch()
+    kind = before[0]
+    try:
+        if kind == "tensor":
+            if type(value) not in (torch.Tensor, torch.nn.Parameter) or value.shape != before[1].shape:
+                return "was replaced"
+            if not torch.equal(value.detach(), before[1]) and not (
+                    torch.isnan(before[1]).any() and torch.allclose(value.detach(), before[1], equal_nan=True)):
+                return "has values changed in place"
+            return None
+        if kind == "array":
+            if type(value) is not np.ndarray or value.shape != before[1].shape:
+                return "was replaced"
+            return None if np.array_equal(value, before[1], equal_nan=value.dtype.kind == "f")                 else "has values changed in place"
+        if kind in ("list", "tuple"):
+            if len(value) != len(before[1]):
+                return f"changed length (from {len(before[1])} to {len(value)} items)"
+            for i, (b, v) in enumerate(zip(before[1], value)):
+                change = what_changed(b, v)
+                if change:
+                    return f"item {i} {change}"
+            return None
+        if kind == "dict":
+            if [k for k, _ in before[1]] != list(value):
+                return "had keys added or removed"
+            for k, b in before[1]:
+                change = what_changed(b, value[k])
+                if change:
+                    return f"entry {k!r} {change}"
+            return None
+        if kind == "set":
+            return None if value == before[1] else "had items added or removed"
+        if kind == "module":
+            state = value.state_dict()
+            for k, v in before[1].items():
+                if k not in state or not torch.equal(state[k].detach(), v):
+                    return f"had its weights changed (`{k}`)"
+            modes = {name: m.training for name, m in value.named_modules()}
+            for name, mode in before[2].items():
+                if modes.get(name) != mode:
+                    part = f" (`{name}`)" if name else ""
+                    return (f"was left in {'training' if modes.get(name) else 'evaluation'} "
+                            f"mode{part}")
+            return None
+    except Exception:  # noqa: BLE001 - something odd happened to it: call that a change
+        return "was changed"
+    return None
+
+
+def argument_names(fn, args: tuple, kwargs: dict) -> list[str]:
+    """The names the learner's function gives its arguments (``argument 1``... if unknown)."""
+    import inspect
+    names = [f"argument {i + 1}" for i in range(len(args))]
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for i, p in enumerate(params[:len(args)]):
+            names[i] = p.name
+    except (TypeError, ValueError):
+        pass
+    return names + list(kwargs)
+
+
+def check_unchanged(fn, name: str, args: tuple, kwargs: dict, befores: list,
+                    originals: tuple | None = None, allowed=()) -> None:
+    """Raise :class:`Incorrect` if the call changed one of its arguments (other than those
+    ``allowed``, given by name or position)."""
+    values = list(args) + list(kwargs.values())
+    shown_args = originals if originals is not None else args
+    for i, (arg_name, before, value) in enumerate(zip(argument_names(fn, args, kwargs), befores, values)):
+        if arg_name in allowed or i in allowed:
+            continue
+        change = what_changed(before, value)
+        if change:
+            raise Incorrect(f"`{format_call(name, shown_args, kwargs)}` changed its argument "
+                            f"`{arg_name}`: it {change}. Leave the inputs as they are "
+                            f"(work on a copy, e.g. `.clone()`).")
+
+
+_CHOICE = re.compile(
+    r"^\s*(?:(?:option|answer|choice)\s*)?[(\[]?\s*([a-z])\s*[)\].:]?\s*$", re.I)
+_CHOICE_WITH_TEXT = re.compile(r"^\s*[(\[]?\s*([a-z])\s*[)\].:]\s+\S", re.I)
+
+
+def normalise_choice(answer) -> str | None:
+    """A multiple-choice answer as one lower-case letter: ``b``, ``B``, ``(b)``, ``b)``,
+    ``b.``, ``[b]``, ``option b`` and ``(b) sending prompts...`` all give ``"b"``; anything
+    else gives None."""
+    if type(answer) is not str:
+        return None
+    match = _CHOICE.match(answer) or _CHOICE_WITH_TEXT.match(answer)
+    return match.group(1).lower() if match else None
+
+
+def assert_same_items(expected, actual, name: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    """Like :func:`assert_close` for a list whose order the question does not ask for: the
+    same items (as a multiset), in any order, as a list or tuple."""
+    if actual is ____:
+        raise NotAttempted(f"`{name}` is still the blank ____.")
+    if type(actual) not in (list, tuple):
+        raise Incorrect(f"`{name}` should be a list, but it is {describe(actual)}.")
+    if len(actual) != len(expected):
+        raise Incorrect(f"`{name}` should have {len(expected)} items, but it has {len(actual)}.")
+    unused = list(range(len(actual)))
+    for i, e in enumerate(expected):
+        for j in unused:
+            try:
+                assert_close(e, actual[j], f"{name}[{j}]", rtol, atol)
+            except (Incorrect, NotAttempted):
+                continue
+            unused.remove(j)
+            break
+        else:
+            extra = f" (look at item {unused[0]} of yours)" if unused else ""
+            raise Incorrect(f"`{name}` has the right length, but not the right items{extra}.")
 
 
 def assert_close(expected, actual, name: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:
@@ -283,11 +611,26 @@ def assert_close(expected, actual, name: str, rtol: float = 1e-4, atol: float = 
         raise Incorrect(f"`{name}` has the wrong value.")
 
 
-def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None = None):
-    """Call the learner's function; turn its failures into plain-words outcomes."""
+def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None = None,
+                 time_limit: float | None = None):
+    """Call the learner's function under the check's time limit; turn its failures into
+    plain-words outcomes (:class:`TimedOut` when it runs past the limit)."""
     kwargs = kwargs or {}
+    seconds = _remaining(time_limit)
+    if seconds <= 0:
+        raise TimedOut(f"your code used up this check's time ({TIME_LIMIT:g} s) before "
+                       f"`{format_call(name, args, kwargs)}` could run: is something in it very slow?")
     try:
-        return fn(*args, **kwargs)
+        return run_limited(lambda: fn(*args, **kwargs), seconds)
+    except _Alarm:
+        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                       f"limit ({_limit_text(seconds)}): does a loop in it never end, or does it "
+                       f"wait (sleep) far longer than it should?") from None
+    except TimeoutError as error:
+        if isinstance(error, LearnerTimeout) or str(error) == _REPLAY_TIMEOUT:
+            raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                           f"limit: does a loop in it never end?") from None
+        raise Incorrect(_learner_error(name, args, kwargs, error))
     except NotImplementedError:
         raise NotAttempted(f"`{name}` still raises NotImplementedError: write its body.")
     except TypeError as error:
@@ -296,6 +639,79 @@ def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None 
         raise Incorrect(_learner_error(name, args, kwargs, error))
     except (Exception, SystemExit) as error:  # the learner's code, not ours
         raise Incorrect(_learner_error(name, args, kwargs, error))
+
+
+def run_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None = None,
+                time_limit: float | None = None):
+    """Call the learner's function under the check's time limit, letting its exceptions
+    through (for checks about which errors reach the caller). A run past the limit raises
+    :class:`TimedOut`; ``NotImplementedError`` raises :class:`NotAttempted`."""
+    kwargs = kwargs or {}
+    seconds = _remaining(time_limit)
+    if seconds <= 0:
+        raise TimedOut(f"your code used up this check's time ({TIME_LIMIT:g} s): is something "
+                       f"in it very slow?")
+    try:
+        return run_limited(lambda: fn(*args, **kwargs), seconds)
+    except _Alarm:
+        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                       f"limit ({_limit_text(seconds)}): does a loop in it never end, or does it "
+                       f"wait (sleep) far longer than it should?") from None
+    except LearnerTimeout:
+        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                       f"limit: does a loop in it never end?") from None
+    except NotImplementedError:
+        raise NotAttempted(f"`{name}` still raises NotImplementedError: write its body.") from None
+
+
+def guarded_call(fn: Callable, args: tuple = (), kwargs: dict | None = None,
+                 time_limit: float = TIME_LIMIT, max_items: int = 10_000) -> dict:
+    """One call of the learner's function with every guard, for code that runs learner
+    functions away from a check (the grader's sandbox). Returns a dict:
+
+    * ``"value"``: the result (a generator or iterator read into a list of at most
+      ``max_items`` items), or absent if the call did not finish or raised;
+    * ``"timed_out"``: True if it ran past ``time_limit`` seconds (calls and iteration);
+    * ``"error"``: the exception it raised, if any (and it did not time out);
+    * ``"changed"``: ``[(argument name, what changed), ...]`` for arguments changed in place.
+    """
+    kwargs = kwargs or {}
+    befores = [snapshot(v) for v in list(args) + list(kwargs.values())]
+    out: dict = {"timed_out": False, "changed": []}
+    deadline = time.monotonic() + time_limit
+
+    def call():
+        value = fn(*args, **kwargs)
+        if isinstance(value, types.GeneratorType) or (hasattr(value, "__next__") and
+                                                       not isinstance(value, (str, bytes))):
+            items = []
+            for item in value:
+                items.append(item)
+                if len(items) >= max_items:
+                    break
+            value = items
+        return value
+
+    try:
+        out["value"] = run_limited(call, max(deadline - time.monotonic(), 1e-3))
+    except _Alarm:
+        out["timed_out"] = True
+    except LearnerTimeout:
+        out["timed_out"] = True
+    except BaseException as error:  # noqa: BLE001 - the learner's code
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        out["error"] = error
+    names = argument_names(fn, args, kwargs)
+    for arg_name, before, value in zip(names, befores, list(args) + list(kwargs.values())):
+        change = what_changed(before, value)
+        if change:
+            out["changed"].append((arg_name, change))
+    return out
+
+
+def _limit_text(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def format_call(name: str, args: tuple, kwargs: dict) -> str:
@@ -307,7 +723,10 @@ def _short(value) -> str:
     torch = _torch()
     if type(value) is torch.Tensor:
         if value.numel() <= 6:
-            return "tensor(" + repr(value.tolist()) + ")"
+            shown = value.detach().cpu()
+            if shown.is_floating_point():
+                shown = torch.round(shown.double(), decimals=4)
+            return "tensor(" + repr(shown.tolist()) + ")"
         return f"<tensor of shape {tuple(value.shape)}>"
     if type(value) in (int, float, bool, str) or value is None:
         return repr(value)
@@ -364,6 +783,9 @@ class Problem:
     def evaluate(self, namespace: dict | None = None) -> Outcome:
         """Check the answer and return an :class:`Outcome` (never raises)."""
         ns = learner_namespace() if namespace is None else namespace
+        outer = getattr(_budget, "deadline", None)
+        if outer is None:   # the learner's code gets TIME_LIMIT seconds in all, per check
+            _budget.deadline = time.monotonic() + TIME_LIMIT
         try:
             missing = [v for v in self.vars if v not in ns]
             if missing and len(missing) == len(self.vars):
@@ -379,6 +801,11 @@ class Problem:
             self.check_values(**values)
         except NotAttempted as reason:
             return Outcome(NOT_ATTEMPTED, str(reason), self.name)
+        except TimedOut as reason:
+            return Outcome(TIMED_OUT, str(reason), self.name)
+        except _Alarm:
+            return Outcome(TIMED_OUT, f"your code ran past its time limit ({TIME_LIMIT:g} s for "
+                                      f"this check): does a loop in it never end?", self.name)
         except Incorrect as reason:
             return Outcome(INCORRECT, str(reason), self.name)
         except KeyboardInterrupt:
@@ -387,6 +814,9 @@ class Problem:
             return Outcome(CHECKER_ERROR, f"the check itself failed ({type(error).__name__}: "
                                           f"{html.escape(str(error))[:200]}). Your answer may be "
                                           f"fine; please tell your instructor.", self.name)
+        finally:
+            if outer is None:
+                _budget.deadline = None
         return Outcome(CORRECT, self.correct_message, self.name)
 
     def check(self, namespace: dict | None = None) -> None:
@@ -455,17 +885,21 @@ class FunctionProblem(Problem):
     """A function the learner writes, checked against ``reference`` on ``cases``.
 
     ``cases`` is a list of ``(args, kwargs)`` pairs, or a callable returning one (so test
-    inputs can be random but seeded). Inputs are copied before each call, so a function that
-    changes its inputs in place cannot spoil the comparison. ``mistakes`` is a list of
-    ``(wrong_function, message)``: when the learner's output matches a known wrong function
-    on every case, the message names the mistake.
+    inputs can be random but seeded). Each case calls the learner's function once, in order,
+    on copies of the inputs, under the check's time limit (the grader replays these calls).
+    Guards: a call that changes an argument in place is a mistake (unless its name or position
+    is in ``may_change``); a result that is a generator or iterator is read up to the expected
+    number of items plus one; with ``unordered=True`` a list result may come in any order.
+    ``mistakes`` is a list of ``(wrong_function, message)``: when the learner's output matches
+    a known wrong function on every case, the message names the mistake.
     """
 
     def __init__(self, var: str, reference: Callable, cases, mistakes=(), rtol=1e-4,
-                 atol=1e-6, **kwargs):
+                 atol=1e-6, unordered: bool = False, may_change=(), **kwargs):
         super().__init__(vars=[var], **kwargs)
         self.var, self.reference, self._cases = var, reference, cases
         self.mistakes, self.rtol, self.atol = list(mistakes), rtol, atol
+        self.unordered, self.may_change = unordered, tuple(may_change)
 
     def cases(self) -> list:
         cases = self._cases() if callable(self._cases) else self._cases
@@ -490,6 +924,12 @@ class FunctionProblem(Problem):
             return {k: FunctionProblem._copy(v) for k, v in value.items()}
         return value
 
+    def _compare(self, expected, actual, name):
+        if self.unordered and type(expected) in (list, tuple):
+            assert_same_items(expected, actual, name, self.rtol, self.atol)
+        else:
+            assert_close(expected, actual, name, self.rtol, self.atol)
+
     def check_values(self, **values):
         fn = values[self.var]
         if fn is ____:
@@ -497,33 +937,77 @@ class FunctionProblem(Problem):
         if not callable(fn) or isinstance(fn, type):
             raise Incorrect(f"`{self.var}` should be a function, but it is {describe(fn)}.")
         cases = self.cases()
-        outputs = []
+        outputs, expecteds = [], []
         for args, kwargs in cases:
+            expected = self.reference(*self._copy(args), **self._copy(kwargs))
+            expecteds.append(expected)
             a, k = self._copy(args), self._copy(kwargs)
+            befores = [snapshot(v) for v in list(a) + list(k.values())]
             out = call_learner(fn, self.var, a, k)
             if out is None:
+                try:
+                    check_unchanged(fn, self.var, a, k, befores, originals=args,
+                                    allowed=self.may_change)
+                    also = ""
+                except Incorrect:
+                    also = (" (It changed its input in place instead: work on a copy and "
+                            "return that.)")
                 raise Incorrect(f"`{format_call(self.var, args, kwargs)}` returned None. "
-                                f"Did you forget a `return` statement?")
+                                f"Did you forget a `return` statement?{also}")
+            check_unchanged(fn, self.var, a, k, befores, originals=args, allowed=self.may_change)
+            if type(expected) in (list, tuple) and (isinstance(out, types.GeneratorType)
+                                                     or hasattr(out, "__next__")):
+                # read what it yields up to one item more than expected: an endless
+                # generator gets a verdict too
+                call = format_call(self.var, args, kwargs)
+                out = type(expected)(take(out, len(expected) + 1, call))
+                if len(out) > len(expected):
+                    raise Incorrect(f"`{call}` gave more than {len(expected)} items (it should "
+                                    f"give exactly {len(expected)}): does its loop stop?")
             outputs.append(out)
         for wrong, message in self.mistakes:
             if self._matches(wrong, cases, outputs):
                 raise Incorrect(message)
-        for (args, kwargs), out in zip(cases, outputs):
-            expected = self.reference(*self._copy(args), **self._copy(kwargs))
+        for (args, kwargs), out, expected in zip(cases, outputs, expecteds):
             try:
-                assert_close(expected, out, "the result", self.rtol, self.atol)
+                self._compare(expected, out, "the result")
             except Incorrect as reason:
                 raise Incorrect(f"for `{format_call(self.var, args, kwargs)}`, {reason}")
 
     def _matches(self, wrong, cases, outputs) -> bool:
         for (args, kwargs), out in zip(cases, outputs):
             try:
-                assert_close(wrong(*self._copy(args), **self._copy(kwargs)), out, "x", self.rtol, self.atol)
+                self._compare(wrong(*self._copy(args), **self._copy(kwargs)), out, "x")
             except (Incorrect, NotAttempted):
                 return False
             except Exception:
                 return False
         return True
+
+
+class ChoiceProblem(Problem):
+    """A multiple-choice question: ``var`` holds one letter. ``b``, ``B``, ``(b)``, ``b)``,
+    ``b.`` (and the letter followed by its option's text) all mean b. ``mistakes`` maps a
+    wrong letter to what is wrong with it."""
+
+    def __init__(self, var: str, answer: str, options: str = "abc", mistakes=None, **kwargs):
+        super().__init__(vars=[var], **kwargs)
+        self.var, self.answer, self.options = var, answer.lower(), options.lower()
+        self.mistakes = {k.lower(): v for k, v in (mistakes or {}).items()}
+
+    def check_values(self, **values):
+        value = values[self.var]
+        if value is ____:
+            raise NotAttempted(f"`{self.var}` is still the blank ____.")
+        letters = ", ".join(f'"{o}"' for o in self.options)
+        if type(value) is not str:
+            raise Incorrect(f"`{self.var}` should be one of the letters {letters} as a str, "
+                            f"but it is {describe(value)}.")
+        letter = normalise_choice(value)
+        if letter is None or letter not in self.options:
+            raise Incorrect(f"`{self.var}` should be one of the letters {letters}.")
+        if letter != self.answer:
+            raise Incorrect(self.mistakes.get(letter, f"`{self.var}` is not the expected answer."))
 
 
 class CustomProblem(Problem):
@@ -585,7 +1069,8 @@ class MultipartProblem(Problem):
             return Outcome(CORRECT, self.correct_message, self.name)
         if all(o.status in (NOT_ATTEMPTED, INFO) for o in outcomes):
             return Outcome(NOT_ATTEMPTED, "none of the parts is done yet.", self.name)
-        status = CHECKER_ERROR if any(o.status == CHECKER_ERROR for o in outcomes) else INCORRECT
+        status = CHECKER_ERROR if any(o.status == CHECKER_ERROR for o in outcomes) else \
+            TIMED_OUT if any(o.status == TIMED_OUT for o in outcomes) else INCORRECT
         lines = [f"- part **{label}**: {o._repr_markdown_()}"
                  for label, o in zip(self.parts, outcomes)]
         return Outcome(status, "\n" + "\n".join(lines), self.name)

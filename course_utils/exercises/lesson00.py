@@ -1,7 +1,7 @@
 """Questions of lesson 00 (welcome): a warm-up to learn how checks work."""
 import torch
 
-from .core import EqualityProblem, ThoughtProblem, ____
+from .core import ChoiceProblem, EqualityProblem, ThoughtProblem, ____
 
 __all__ = ["q1", "q2", "q3", "____"]
 
@@ -22,15 +22,17 @@ q1 = EqualityProblem(
     hints=["`torch.softmax(tensor, dim=0)` turns a vector of logits into probabilities.",
            "Build the tensor with `torch.tensor([3.0, 1.0, 0.2])`."],
     solution="```python\nprobs = torch.softmax(torch.tensor([3.0, 1.0, 0.2]), dim=0)\n```",
-    correct_message="the probabilities are about 0.82, 0.11 and 0.05. The small ones are the "
+    correct_message="the probabilities are about 0.84, 0.11 and 0.05. The small ones are the "
                     "teacher's *dark knowledge*: what it thinks the input resembles besides its answer.",
 )
 
-q2 = EqualityProblem(
+q2 = ChoiceProblem(
     name="q2",
-    expected={"answer": "b"},
-    mistakes=[({"answer": "a"}, "(a) is training on the teacher's *weights*; an API never exposes them."),
-              ({"answer": "c"}, "(c) is ordinary supervised learning on human labels: no teacher involved.")],
+    var="answer",
+    answer="b",
+    options="abc",
+    mistakes={"a": "(a) is training on the teacher's *weights*; an API never exposes them.",
+              "c": "(c) is ordinary supervised learning on human labels: no teacher involved."},
     hints="Which of the three needs nothing but the answers a model returns to questions?",
     solution="`answer = \"b\"`: sending prompts to a model's API and training on its completions is "
              "distillation through the API (sequence-level, black-box distillation).",

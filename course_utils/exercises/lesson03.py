@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from ..metrics import agreement as _agreement
 from ..metrics import expected_calibration_error as _ece
 from .core import (CustomProblem, FunctionProblem, Incorrect, ThoughtProblem, ____,
-                   assert_close, call_learner, describe)
+                   assert_close, call_learner, check_unchanged, describe, snapshot, take)
 
 __all__ = ["q1", "q2", "q3", "q4", "q5", "q6", "____"]
 
@@ -24,6 +24,9 @@ def _logit_cases():
         cases.append(((s, t), {}))
     same = torch.randn(12, 4, generator=g)
     cases.append(((same, same.clone()), {}))
+    # the same predictions at another scale (agreement 1, far-apart probabilities), and one example
+    cases.append(((same, same * 4), {}))
+    cases.append(((s[:1], t[:1]), {}))
     return cases
 
 
@@ -80,6 +83,10 @@ def _ece_cases():
     pair_y = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2])
     cases.append(((pair, pair_y), {}))
     cases.append(((pair, pair_y), {"n_bins": 5}))
+    # a confidence of exactly 1.0 (a huge logit): it belongs to the last bin, not outside them
+    sure = torch.cat([torch.tensor([[60.0, 0.0, 0.0]] * 3), torch.stack([logits_with_confidence(0.55)] * 3)])
+    sure_y = torch.tensor([0, 1, 2, 0, 0, 1])
+    cases.append(((sure, sure_y), {}))
     return cases
 
 
@@ -102,6 +109,17 @@ def _ece_signed(logits, labels, n_bins=10):
     return float(abs(total))
 
 
+def _ece_drops_certain(logits, labels, n_bins=10):
+    conf, pred = logits.softmax(-1).max(-1)
+    idx = (conf * n_bins).long()   # a confidence of 1.0 gets index n_bins: in no bin
+    total = 0.0
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            total += m.float().mean() * ((pred[m] == labels[m]).float().mean() - conf[m].mean()).abs()
+    return float(total)
+
+
 def _ece_overall(logits, labels, n_bins=10):
     conf, pred = logits.softmax(-1).max(-1)
     return float(((pred == labels).float().mean() - conf.mean()).abs())
@@ -117,6 +135,9 @@ q2 = FunctionProblem(
                       "absolute value of each bin's gap *before* adding them."),
         (_ece_overall, "you compare the overall accuracy with the overall mean confidence; ECE "
                        "compares them *within each confidence bin*."),
+        (_ece_drops_certain, "predictions with a confidence of exactly 1.0 fall outside your bins "
+                             "(`(conf * n_bins).long()` gives them the index n_bins, so no bin "
+                             "counts them). The last bin is `(1 - 1/n_bins, 1]`: it includes 1.0."),
     ],
     hints=["Confidence is the largest softmax probability of each row: `probs.max(dim=-1)` "
            "returns it and the predicted class.",
@@ -209,7 +230,10 @@ q3 = CustomProblem(
 def _tiny_models(seed=0):
     g = torch.Generator().manual_seed(seed)
     student = torch.nn.Linear(6, 4)
-    teacher = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    # a teacher with dropout, handed over in training mode: only a teacher put in eval mode
+    # gives the same logits twice
+    teacher = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                                  torch.nn.Linear(8, 4))
     with torch.no_grad():
         for p in list(student.parameters()) + list(teacher.parameters()):
             p.copy_(torch.randn(p.shape, generator=g))
@@ -240,7 +264,15 @@ def _check_kd_step(kd_step):
         # teacher without gradients stays untouched
         params = list(student.parameters()) + list(teacher.parameters())
         optimizer = torch.optim.SGD(params, lr=0.5)
-        out = call_learner(kd_step, "kd_step", (student, teacher, optimizer, x, 2.0))
+        # gradients left over from an earlier step: only `optimizer.zero_grad()` clears them
+        g = torch.Generator().manual_seed(100 + seed)
+        for p in student.parameters():
+            p.grad = torch.randn(p.shape, generator=g)
+        teacher.train()
+        with torch.random.fork_rng(devices=[]):   # the notebook's random state is left alone
+            torch.manual_seed(seed)
+            out = call_learner(kd_step, "kd_step", (student, teacher, optimizer, x, 2.0))
+        left_training = teacher.training
         grads = [p.grad for p in teacher.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
         if grads:
             raise Incorrect("the teacher received gradients: its logits were computed with autograd "
@@ -253,12 +285,20 @@ def _check_kd_step(kd_step):
             raise Incorrect("`kd_step` returned None: return the loss as a Python number (`loss.item()`).")
         ref_opt = torch.optim.SGD(list(ref_student.parameters()) + list(ref_teacher.parameters()), lr=0.5)
         expected = _reference_step(ref_student, ref_teacher, ref_opt, x, 2.0)
-        assert_close(expected, out, "the returned loss", rtol=1e-4, atol=1e-6)
+        try:
+            assert_close(expected, out, "the returned loss", rtol=1e-4, atol=1e-6)
+        except Incorrect:
+            if left_training:
+                raise Incorrect("the teacher is still in training mode, so its dropout changes "
+                                "its logits at every call: the soft targets are noisy. Call "
+                                "`teacher.eval()` before computing them.") from None
+            raise
         for (name, a), b in zip(student.state_dict().items(), ref_student.state_dict().values()):
             if not torch.allclose(a, b, atol=1e-5):
                 raise Incorrect("the loss is right but the student's weights did not get the same "
-                                "update as ours: did you call `optimizer.zero_grad()`, "
-                                "`loss.backward()` and `optimizer.step()`?")
+                                "update as ours: did you call `optimizer.zero_grad()` (gradients "
+                                "left from an earlier step must not be added), `loss.backward()` "
+                                "and `optimizer.step()`?")
 
 
 q4 = CustomProblem(
@@ -291,12 +331,16 @@ def _check_cached_batches(cached_batches):
     x = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 3)   # row i is [i, i, i]
     y = torch.arange(n) % 10
     cached = torch.arange(n, dtype=torch.float32)[:, None] * 10 + torch.arange(4)   # row i: 10i..10i+3
+    befores = [snapshot(v) for v in (x, y, cached)]
     out = call_learner(cached_batches, "cached_batches", (x, y, cached, bs, 0))
-    try:
-        batches = list(out)
-    except Exception:
-        raise Incorrect(f"`cached_batches` should return (or yield) batches `(xb, yb, tb)`, "
-                        f"but it returned {describe(out)}.")
+    call = "cached_batches(x, y, cached, batch_size=8, seed=0)"
+    expected_count = -(-n // bs)
+    batches = take(out, expected_count + 1, call)
+    check_unchanged(cached_batches, "cached_batches", (x, y, cached), {}, befores)
+    if len(batches) > expected_count:
+        raise Incorrect(f"`{call}` gave more than {expected_count} batches: one epoch of {n} "
+                        f"examples in batches of {bs} has {expected_count} (the last one partial). "
+                        "Does its loop stop?")
     if not batches:
         raise Incorrect("`cached_batches` gave no batches.")
     seen = []
@@ -323,9 +367,15 @@ def _check_cached_batches(cached_batches):
     if seen == list(range(n)):
         raise Incorrect("the batches are not shuffled: the examples come in their original order. "
                         "Draw a random permutation (seeded with `seed`).")
-    again = [b[0][:, 0].long().tolist() for b in call_learner(cached_batches, "cached_batches", (x, y, cached, bs, 0))]
+    again = call_learner(cached_batches, "cached_batches", (x, y, cached, bs, 0))
+    again = [b[0][:, 0].long().tolist() for b in take(again, expected_count + 1, call)]
     if sum(again, []) != seen:
         raise Incorrect("the same `seed` gave a different order: use `torch.Generator().manual_seed(seed)`.")
+    other = call_learner(cached_batches, "cached_batches", (x, y, cached, bs, 1))
+    other = [b[0][:, 0].long().tolist() for b in take(other, expected_count + 1, call)]
+    if sum(other, []) == seen:
+        raise Incorrect("`seed=1` gave the same order as `seed=0`: the order should come from the "
+                        "`seed` argument (`torch.Generator().manual_seed(seed)`), not a fixed seed.")
 
 
 q5 = CustomProblem(

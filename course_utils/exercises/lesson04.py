@@ -30,6 +30,14 @@ q1 = FunctionProblem(
          "negative activations cancel positive ones for odd `p`: take `abs()` before the power."),
         (lambda f, p=2.0: torch.softmax(f.abs().pow(p).mean(dim=1), dim=1),
          "softmax is not the normalisation attention transfer uses: divide by the L2 norm instead."),
+        (lambda f, p=2.0: F.normalize(f.abs().mean(dim=1).pow(p), dim=1),
+         "you raised the channel *mean* to the power p; raise each |activation| to the power p "
+         "first, then average over the channels."),
+        (lambda f, p=2.0: F.normalize(f.abs().pow(2).mean(dim=1), dim=1),
+         "your map ignores `p` (it always squares): use `feat.abs().pow(p)`."),
+        (lambda f, p=2.0: F.normalize(f.abs().pow(p).mean(dim=1), p=1, dim=1),
+         "you divided by the L1 norm (the sum); attention transfer divides by the L2 norm "
+         "(`F.normalize(..., dim=1)`, whose default is p=2)."),
     ],
     hints=["Features have shape `(N, C, L)`. Which dimension should disappear?",
            "`F.normalize(x, dim=1)` divides each row by its L2 norm."],
@@ -42,7 +50,8 @@ q1 = FunctionProblem(
 
 def _emb_cases():
     g = torch.Generator().manual_seed(8)
-    return [((torch.randn(n, d, generator=g) * s,), {}) for n, d, s in ((6, 4, 1.0), (10, 32, 5.0), (3, 2, 0.1))]
+    return [((torch.randn(n, d, generator=g) * s,), {}) for n, d, s in
+            ((6, 4, 1.0), (10, 32, 5.0), (3, 2, 0.1), (2, 5, 2.0))]
 
 
 def _dist(e):
@@ -60,6 +69,12 @@ q2 = FunctionProblem(
          "Average over the N·(N−1) pairs of *different* examples."),
         (lambda e: _dist(e) ** 2 / (_dist(e) ** 2).sum() * (len(e) * (len(e) - 1)),
          "those are squared distances: RKD uses plain Euclidean distances."),
+        (lambda e: _dist(e) / _dist(e).max(),
+         "you divided by the *largest* distance; divide by the mean distance between different "
+         "examples."),
+        (lambda e: _dist(e) / _dist(e).mean(dim=1, keepdim=True),
+         "you divided each row by its own mean: use one number, the mean over all pairs of "
+         "different examples."),
     ],
     hints=["`torch.cdist(emb, emb)` gives all pairwise Euclidean distances, shape `(N, N)`.",
            "The diagonal is zero; the mean should be taken over the `N * (N - 1)` off-diagonal entries."],

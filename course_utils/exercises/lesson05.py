@@ -35,6 +35,9 @@ q1 = FunctionProblem(
         (lambda l: float(2 ** l.double().mean()), "the losses are in nats (natural log, what cross_entropy returns): "
                                          "use exp, not 2**."),
         (lambda l: float(l.double().sum().exp()), "exp of the *sum* grows with the number of tokens: use the mean."),
+        (lambda l: float(l.double().mean().exp() ** (1 / len(l))) if len(l) else 0.0,
+         "you took the len-th root of exp(mean loss): the mean already divides by the number of "
+         "tokens, so exponentiate the mean and stop there."),
     ],
     hints=["Perplexity is exp(mean cross-entropy per token), with the loss in nats.",
            "`math.exp(token_losses.mean().item())`"],
@@ -75,6 +78,14 @@ def _strict(logits, temperature, top_p):
     return out / out.sum()
 
 
+def _sorted_order(logits, temperature, top_p):
+    probs = torch.softmax(logits / temperature, -1)
+    sorted_probs, _ = probs.sort(descending=True)
+    keep = (sorted_probs.cumsum(-1) - sorted_probs) < top_p
+    kept = sorted_probs * keep
+    return kept / kept.sum()
+
+
 def _top_p_first(logits, temperature, top_p):
     keep = nucleus_probs(logits, 1.0, top_p) > 0
     probs = torch.softmax(logits / temperature, -1) * keep
@@ -95,6 +106,8 @@ q2 = FunctionProblem(
                   "includes the token that crosses the threshold. Yours stops just before it."),
         (_top_p_first, "apply the temperature first and choose the nucleus from the tempered "
                        "probabilities (that is what `generate` does)."),
+        (_sorted_order, "your probabilities are in *sorted* order; put them back in vocabulary "
+                        "order (token i's probability at position i), e.g. with `scatter`."),
     ],
     hints=["`probs = torch.softmax(logits / temperature, -1)`, then sort them in decreasing order.",
            "Keep a sorted token if the cumulative probability *before* it is still below top_p "

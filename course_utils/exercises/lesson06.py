@@ -19,6 +19,10 @@ def _logit_cases(with_mask: bool, k=None):
             mask[0, 0] = True
             mask[-1, -1] = False
             cases.append(((s, t, mask), {}))
+            if shape[0] > 1:   # one sequence with nothing to count (all padding)
+                empty = mask.clone()
+                empty[-1] = False
+                cases.append(((s, t, empty), {}))
         else:
             cases.append(((s, t, k if k is not None else 3), {}))
     return cases
@@ -37,6 +41,13 @@ def _divides_by_all(s, t, mask):
     log_s, log_t = F.log_softmax(s, -1), F.log_softmax(t, -1)
     per = (log_t.exp() * (log_t - log_s)).sum(-1)
     return (per * mask).sum() / mask.numel()
+
+
+def _per_sequence(s, t, mask):
+    log_s, log_t = F.log_softmax(s, -1), F.log_softmax(t, -1)
+    per = (log_t.exp() * (log_t - log_s)).sum(-1)
+    m = mask.float()
+    return ((per * m).sum(-1) / m.sum(-1).clamp(min=1)).mean()
 
 
 def _mean_over_vocab(s, t, mask):
@@ -60,6 +71,9 @@ q1 = FunctionProblem(
                           "divide by the number of positions that count (`mask.sum()`)."),
         (_mean_over_vocab, "sum over the vocabulary (that is the KL at one position), then average over "
                            "the positions; you averaged over the vocabulary too."),
+        (_per_sequence, "you average each sequence first, then the sequences: a short sequence then "
+                        "weighs as much as a long one. Average over all counted positions of the "
+                        "batch together: `(per_position * mask).sum() / mask.sum()`."),
     ],
     hints=["Per position: `(p_t * (log_p_t - log_p_s)).sum(-1)` with `log_softmax` on the last axis.",
            "Then `(per_position * mask).sum() / mask.sum()`: the mask is boolean, multiply after "
@@ -85,6 +99,17 @@ def _no_renorm(s, t, k):
     return (vals * (vals.log() - log_s)).sum(-1).mean()
 
 
+def _student_topk(s, t, k):
+    vals, idx = s.topk(k, -1)
+    p = F.softmax(t.gather(-1, idx), -1)
+    log_q = F.log_softmax(s, -1).gather(-1, idx)
+    return (p * (p.log() - log_q)).sum(-1).mean()
+
+
+def _summed(s, t, k):
+    return topk_kl(s, t, k) * s.shape[0] * s.shape[1]
+
+
 def _student_renorm(s, t, k):
     vals, idx = t.topk(k, -1)
     p = F.softmax(vals, -1)
@@ -106,6 +131,9 @@ q2 = FunctionProblem(
                           "(with k=1 your version is always 0)."),
         (lambda s, t, k: forward_kl(s, t), "that is the full forward KL: it uses the teacher's whole "
                                            "distribution, which an API does not give you."),
+        (_student_topk, "you took the *student's* top k tokens; the API gives the *teacher's* top k: "
+                        "use `teacher_logits.topk(k, dim=-1)`."),
+        (_summed, "you summed over the positions; average over them (`.mean()`)."),
     ],
     hints=["`values, indices = teacher_logits.topk(k, dim=-1)`; `p = F.softmax(values, -1)`.",
            "`log_q = F.log_softmax(student_logits, -1).gather(-1, indices)`, then "

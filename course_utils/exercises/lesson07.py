@@ -5,7 +5,8 @@ import random
 import time
 
 from ..harvest import bill as _bill
-from .core import CustomProblem, FunctionProblem, Incorrect, NotAttempted, ____, call_learner
+from .core import (CustomProblem, FunctionProblem, Incorrect, NotAttempted, ____, call_learner,
+                   run_learner)
 
 __all__ = ["q1", "q2", "q3", "coverage", "____"]
 
@@ -46,11 +47,15 @@ q1 = FunctionProblem(
 # --------------------------------------------------------------------------------------
 # q2: retry on 429
 # --------------------------------------------------------------------------------------
-def _rate_error(wait_ms):
+def _rate_error(wait_ms=None, wait_s=None):
     import httpx
     import openai
     request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
-    headers = {"retry-after-ms": str(wait_ms), "retry-after": "1"}
+    headers = {}
+    if wait_ms is not None:
+        headers["retry-after-ms"] = str(wait_ms)
+    if wait_s is not None:
+        headers["retry-after"] = str(wait_s)
     response = httpx.Response(429, headers=headers, request=request)
     return openai.RateLimitError("Rate limit reached", response=response,
                                  body={"message": "Rate limit reached"})
@@ -63,84 +68,139 @@ def _bad_request():
     return openai.BadRequestError("bad", response=httpx.Response(400, request=request), body=None)
 
 
+# What the server asks for, 429 after 429, then an answer. The waits differ from one 429 to the
+# next (long then short, milliseconds then whole seconds), so that only a loop that reads the
+# headers fits: no fixed wait and no blind back-off lands inside every window.
+_SCENARIOS = [
+    [{"wait_ms": 500, "wait_s": 1}, {"wait_ms": 40, "wait_s": 1}],
+    [{"wait_ms": 30, "wait_s": 1}, {"wait_s": 1}],
+]
+_SLACK = 0.25   # seconds a wait may overrun what was asked (a busy machine sleeps late)
+
+
+def _asked(wait: dict) -> float:
+    return wait["wait_ms"] / 1000 if "wait_ms" in wait else float(wait["wait_s"])
+
+
+def _headers_text(wait: dict) -> str:
+    return ", ".join(f"`{k}: {v}`" for k, v in (("retry-after-ms", wait.get("wait_ms")),
+                                                  ("retry-after", wait.get("wait_s"))) if v is not None)
+
+
 def _check_retry(with_retries):
     import openai
     if not callable(with_retries):
         raise Incorrect("`with_retries` should be a function.")
-    calls = []
+    for waits in _SCENARIOS:
+        calls, times = [], []
 
-    def flaky(**request):
-        calls.append(request)
-        if len(calls) <= 2:
-            raise _rate_error(120)
-        return "the answer"
+        def flaky(**request):
+            calls.append(request)
+            times.append(time.monotonic())
+            if len(calls) <= len(waits):
+                raise _rate_error(**waits[len(calls) - 1])
+            return "the answer"
 
-    start = time.perf_counter()
-    try:
-        out = with_retries(flaky, max_retries=5, model="m", prompt="p")
-    except NotImplementedError:
-        raise NotAttempted("`with_retries` still raises NotImplementedError: write its body.")
-    except openai.RateLimitError:
-        raise Incorrect("`with_retries` let a 429 through on the first try: it must catch "
-                        "`openai.RateLimitError`, wait, and call again.") from None
-    except Exception as error:  # noqa: BLE001
-        raise Incorrect(f"`with_retries(create, max_retries=5, ...)` raised "
-                        f"{type(error).__name__}: {error}") from None
-    waited = time.perf_counter() - start
-    if out is None:
-        raise Incorrect("`with_retries` returned None: return what `create` returns.")
-    if out != "the answer":
-        raise Incorrect("`with_retries` should return what `create(**request)` returns.")
-    if len(calls) != 3:
-        raise Incorrect(f"`create` failed twice with 429 and then succeeded, so it should be "
-                        f"called 3 times; it was called {len(calls)} times.")
-    if any(c != {"model": "m", "prompt": "p"} for c in calls):
-        raise Incorrect("pass the request's keyword arguments on to `create` unchanged.")
-    if waited < 0.2:
-        raise Incorrect(f"`with_retries` retried without waiting ({waited:.3f} s in all): the "
-                        "server asked for 0.12 s each time (`retry-after-ms`). Sleep before "
-                        "trying again, or you only earn more 429s.")
-    if waited > 2.5:
-        raise Incorrect(f"`with_retries` waited {waited:.1f} s where the server asked for "
-                        "2 x 0.12 s: read the `retry-after-ms` header (or `retry-after`).")
+        budget = sum(_asked(w) for w in waits) + 2.0
+        try:
+            out = run_learner(with_retries, "with_retries", (flaky,), {"max_retries": 5, "model": "m",
+                                                                       "prompt": "p"}, time_limit=budget)
+        except openai.RateLimitError:
+            raise Incorrect(f"`with_retries` let a 429 through after {len(calls)} call(s) with "
+                            f"max_retries=5: it must catch `openai.RateLimitError`, wait, and "
+                            "call again.") from None
+        except (Incorrect, NotAttempted):   # a verdict already (e.g. timed out)
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise Incorrect(f"`with_retries(create, max_retries=5, ...)` raised "
+                            f"{type(error).__name__}: {error}") from None
+        if out is None:
+            raise Incorrect("`with_retries` returned None: return what `create` returns.")
+        if type(out) is not str or out != "the answer":
+            raise Incorrect("`with_retries` should return what `create(**request)` returns.")
+        if len(calls) != len(waits) + 1:
+            raise Incorrect(f"`create` failed {len(waits)} times with 429 and then succeeded, so "
+                            f"it should be called {len(waits) + 1} times; it was called "
+                            f"{len(calls)} times.")
+        if any(c != {"model": "m", "prompt": "p"} for c in calls):
+            raise Incorrect("pass the request's keyword arguments on to `create` unchanged.")
+        for k, wait in enumerate(waits):
+            waited, asked = times[k + 1] - times[k], _asked(wait)
+            nth = ("1st", "2nd", "3rd")[k]
+            if waited < min(0.02, asked * 0.5):
+                raise Incorrect(f"`with_retries` retried without waiting ({waited:.3f} s) after "
+                                f"the {nth} 429, where the server asked for {asked:g} s "
+                                f"({_headers_text(wait)}). Sleep before trying again, or you "
+                                "only earn more 429s.")
+            if waited < asked * 0.95:
+                raise Incorrect(f"after the {nth} 429 the server asked for {asked:g} s "
+                                f"({_headers_text(wait)}) and `with_retries` waited only "
+                                f"{waited:.2f} s: read the wait from the error's headers "
+                                "(`retry-after-ms` in milliseconds, else `retry-after` in "
+                                "seconds) and sleep that long before trying again.")
+            if waited > asked + _SLACK:
+                raise Incorrect(f"after the {nth} 429 the server asked for {asked:g} s "
+                                f"({_headers_text(wait)}) but `with_retries` waited "
+                                f"{waited:.2f} s: wait what the server asks "
+                                "(`retry-after-ms` first, it is the more precise), not a "
+                                "fixed or growing delay of your own.")
     # never retry what a retry cannot fix
     bad_calls = []
 
+    class _SecondCall(Exception):
+        """Ends a loop that retries the 400 (so the check need not wait for it)."""
+
     def broken(**request):
         bad_calls.append(1)
+        if len(bad_calls) > 1:
+            raise _SecondCall()
         raise _bad_request()
 
     try:
-        with_retries(broken, max_retries=5)
+        run_learner(with_retries, "with_retries", (broken,), {"max_retries": 5}, time_limit=3.0)
     except openai.BadRequestError:
         pass
+    except (Incorrect, NotAttempted):
+        if len(bad_calls) > 1:
+            raise Incorrect("`with_retries` retried a 400 (bad request): only 429s are worth "
+                            "retrying.") from None
+        raise
     except Exception as error:  # noqa: BLE001
+        if len(bad_calls) > 1:
+            raise Incorrect("`with_retries` retried a 400 (bad request): only 429s are worth "
+                            "retrying.") from None
         raise Incorrect(f"A 400 (bad request) should reach the caller as it is, not as "
                         f"{type(error).__name__}.") from None
     else:
+        if len(bad_calls) > 1:
+            raise Incorrect("`with_retries` retried a 400 (bad request): only 429s are worth "
+                            "retrying.")
         raise Incorrect("A 400 (bad request) was swallowed: only rate limits are worth retrying.")
-    if len(bad_calls) != 1:
-        raise Incorrect("`with_retries` retried a 400 (bad request): only 429s are worth retrying.")
     # give up in the end
-    stubborn_calls = []
+    for max_retries in (3, 0):
+        stubborn_calls = []
 
-    def stubborn(**request):
-        stubborn_calls.append(1)
-        raise _rate_error(1)
+        def stubborn(**request):
+            stubborn_calls.append(1)
+            raise _rate_error(wait_ms=1, wait_s=1)
 
-    try:
-        with_retries(stubborn, max_retries=3)
-    except openai.RateLimitError:
-        pass
-    except Exception as error:  # noqa: BLE001
-        raise Incorrect(f"After the last retry, re-raise the RateLimitError (got "
-                        f"{type(error).__name__}).") from None
-    else:
-        raise Incorrect("When every try fails, `with_retries` must re-raise the last "
-                        "RateLimitError instead of returning.")
-    if len(stubborn_calls) != 4:
-        raise Incorrect(f"With max_retries=3, `create` should be called 1 + 3 = 4 times before "
-                        f"giving up; it was called {len(stubborn_calls)} times.")
+        try:
+            run_learner(with_retries, "with_retries", (stubborn,), {"max_retries": max_retries},
+                        time_limit=2.0)
+        except openai.RateLimitError:
+            pass
+        except (Incorrect, NotAttempted):   # a verdict already (e.g. timed out)
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise Incorrect(f"After the last retry, re-raise the RateLimitError (got "
+                            f"{type(error).__name__}).") from None
+        else:
+            raise Incorrect("When every try fails, `with_retries` must re-raise the last "
+                            "RateLimitError instead of returning.")
+        if len(stubborn_calls) != max_retries + 1:
+            raise Incorrect(f"With max_retries={max_retries}, `create` should be called "
+                            f"1 + {max_retries} = {max_retries + 1} times before giving up; it "
+                            f"was called {len(stubborn_calls)} times.")
 
 
 q2 = CustomProblem(
