@@ -260,6 +260,10 @@ def _function_answer(source, name="soften"):
     ("def soften(logits, T):\n    x = 1\n    raise ValueError('bad T')\n", "incorrect",
      "raised ValueError: bad T (line 3: `raise ValueError('bad T')`)"),
     # tampering with the checks from inside the function cannot reach the judge
+    # an endless function gets a verdict, not a hung grader; an in-place change is named
+    ("def soften(logits, T):\n    while True:\n        pass\n", "timed out", "time limit"),
+    ("def soften(logits, T):\n    logits /= T\n    return torch.softmax(logits, dim=-1)\n",
+     "incorrect", "changed its argument `logits`"),
     ("def soften(logits, T):\n    import course_utils.exercises.core as c\n"
      "    c.assert_close = lambda *a, **k: None\n    return logits * 0\n", "incorrect", "wrong values"),
 ])
@@ -270,6 +274,7 @@ def test_function_answers_are_called_in_a_sandbox_and_replayed(source, status, p
                             "output_bytes": 10000})
     problem = verdict["problems"][0]
     assert problem["status"] == status, verdict
+    assert problem["score"] == (status == "correct")
     assert phrase in problem["message"], problem["message"]
 
 

@@ -3,6 +3,7 @@ gets full marks; the unsolved release gets zero, every question "not attempted" 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -36,6 +37,9 @@ def test_solution_gets_full_marks_and_the_release_zero(lesson, tmp_path):
     subs.mkdir()
     nbformat.write(solved, subs / "solution.ipynb")
     nbformat.write(release, subs / "unsolved.ipynb")
+    endless = _endless_function(lesson, release, answers)
+    if endless:
+        nbformat.write(endless[0], subs / "endless.ipynb")
     # The unsolved submission is the release itself: no separate self-test needed here.
     result = grade(ROOT / "lessons", subs, tmp_path / "grades", lesson[:2], ROOT / "solutions",
                    workers=2, limits=LIMITS, progress=False, check_release=False)
@@ -48,3 +52,28 @@ def test_solution_gets_full_marks_and_the_release_zero(lesson, tmp_path):
     assert solution["total"] == n, (detail, solution["events"], solution.get("errors"))
     assert unsolved["status"] == "graded" and unsolved["total"] == 0
     assert {p["status"] for p in unsolved["problems"]} == {"not attempted"}, unsolved["problems"]
+    if endless:
+        # One answer never returns: that question times out, the others still count.
+        scores = {p["name"]: (p["status"], p["score"]) for p in records["endless"]["problems"]}
+        assert scores.pop(endless[1]) == ("timed out", 0), records["endless"]["problems"]
+        assert all(v == ("correct", 1) for v in scores.values()), scores
+        feedback = (tmp_path / "grades" / "feedback" / "endless.md").read_text()
+        assert f"{endless[1]}: timed out" in feedback
+
+
+def _endless_function(lesson, release, answers):
+    """Lesson 01 only (to keep the suite quick): the solution, with its first function answer
+    redefined at the end of its cell as a loop without end; ``(notebook, question)``."""
+    if lesson != "01_soft_targets":
+        return None
+    solved = copy.deepcopy(release)
+    for cell in solved.cells:
+        if cell.id in answers:
+            cell.source = answers[cell.id]
+    for cell in solved.cells:
+        found = re.search(r"^def (\w+)\(", cell.source, re.M)
+        question = re.search(r"^(q\d+)\.check\(\)", cell.source, re.M)
+        if cell.id in answers and found and question:
+            cell.source += f"\ndef {found.group(1)}(*args, **kwargs):\n    while True:\n        pass\n"
+            return solved, question.group(1)
+    return None

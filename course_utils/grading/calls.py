@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 
 
@@ -67,16 +68,36 @@ def main() -> None:
                            "line": 0, "text": ""}
     except BaseException as error:  # noqa: BLE001 - the learner's code
         setup_error = _describe(error, spec["source"])
+    from ..exercises.core import TIME_LIMIT, guarded_call
+    # The check's time limit covers all its calls of the learner's code, as in check().
+    deadline = time.monotonic() + float(spec.get("time_limit") or TIME_LIMIT)
     for case in spec["cases"]:
         if setup_error:
             results.append({"error": setup_error})
             continue
-        try:
-            args = decode(case["args"])
-            kwargs = decode(case["kwargs"])
-            results.append({"ok": encode(fn(*args, **kwargs))})
-        except BaseException as error:  # noqa: BLE001
-            results.append({"error": _describe(error, spec["source"])})
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            results.append({"timed_out": True})
+            continue
+        args = decode(case["args"])
+        kwargs = decode(case["kwargs"])
+        call = guarded_call(fn, args, kwargs, time_limit=remaining)
+        if call["timed_out"]:
+            entry = {"timed_out": True}
+            deadline = 0.0  # the later calls are not tried: the verdict is in
+        elif "error" in call:
+            entry = {"error": _describe(call["error"], spec["source"])}
+        else:
+            try:
+                entry = {"ok": encode(call["value"])}
+            except BaseException as error:  # noqa: BLE001 - an unencodable result
+                entry = {"error": _describe(error, spec["source"])}
+        if call["changed"]:  # the judge writes these values back, so its check sees the change
+            try:
+                entry["after"] = {"args": encode(tuple(args)), "kwargs": encode(dict(kwargs))}
+            except BaseException:  # noqa: BLE001
+                pass
+        results.append(entry)
     _write(spec, {"results": results})
 
 

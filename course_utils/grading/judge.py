@@ -126,6 +126,37 @@ def checked_in_sandbox(module_name: str, name: str, answers: dict, imports: str,
     return core.Outcome(found["status"], str(found.get("message", ""))[:4000], name)
 
 
+def write_back(args: tuple, kwargs: dict, after: dict) -> None:
+    """Apply to the check's own arguments the in-place changes the learner's function made
+    to them in the sandbox, so the check's guard sees (and names) the change."""
+    import numpy as np
+    import torch
+    try:
+        new_args, new_kwargs = decode(after["args"]), decode(after["kwargs"])
+    except (EncodingError, ValueError, TypeError, KeyError):
+        return
+    pairs = list(zip(args, new_args)) + [(kwargs[k], v) for k, v in new_kwargs.items() if k in kwargs]
+    for live, new in pairs:
+        try:
+            if isinstance(live, torch.Tensor) and isinstance(new, torch.Tensor):
+                with torch.no_grad():
+                    if live.shape == new.shape:
+                        live.copy_(new)
+                    else:
+                        live.data = new
+            elif isinstance(live, np.ndarray) and isinstance(new, np.ndarray):
+                if live.shape == new.shape:
+                    live[...] = new
+            elif isinstance(live, list) and isinstance(new, list):
+                live[:] = new
+            elif isinstance(live, dict) and isinstance(new, dict) or \
+                    isinstance(live, set) and isinstance(new, set):
+                live.clear()
+                live.update(new)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+
+
 class SandboxFault(RuntimeError):
     """The sandbox failed while calling a learner's function: not the learner's doing."""
 
@@ -156,16 +187,49 @@ def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dic
         i = position[0]
         position[0] += 1
         if i >= len(cases) or i >= len(results):
-            raise TimeoutError("your function did not finish within the time limit")
+            raise core.LearnerTimeout("your function did not finish within the time limit")
         if encode(tuple(args)) != encoded[i]["args"]:
             raise RuntimeError("the check's test cases changed between runs")
         entry = results[i]
+        if isinstance(entry.get("after"), dict):  # it changed its arguments in the sandbox
+            write_back(args, kwargs, entry["after"])
+        if entry.get("timed_out"):
+            raise core.LearnerTimeout("your function did not finish within the time limit")
         if "ok" in entry:
             return decode(entry["ok"])
         raise _rebuild_error(entry.get("error", {}), answer.source)
 
     fn.__name__ = answer.name
+    signature = _signature_of(answer)
+    if signature is not None:  # so a check names the learner's own parameters
+        fn.__signature__ = signature
     return fn
+
+
+def _signature_of(answer: FunctionAnswer):
+    """The signature of the learner's function, read from its source (never run here)."""
+    import ast
+    import inspect
+    try:
+        tree = ast.parse(answer.source)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == answer.name:
+            a = node.args
+            kind = inspect.Parameter
+            params = [kind(x.arg, kind.POSITIONAL_ONLY) for x in a.posonlyargs]
+            params += [kind(x.arg, kind.POSITIONAL_OR_KEYWORD) for x in a.args]
+            if a.vararg:
+                params.append(kind(a.vararg.arg, kind.VAR_POSITIONAL))
+            params += [kind(x.arg, kind.KEYWORD_ONLY) for x in a.kwonlyargs]
+            if a.kwarg:
+                params.append(kind(a.kwarg.arg, kind.VAR_KEYWORD))
+            try:
+                return inspect.Signature(params)
+            except ValueError:
+                return None
+    return None
 
 
 def judge(module_name: str, hidden_source: str, answers: dict, imports: str = "",

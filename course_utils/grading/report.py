@@ -13,7 +13,8 @@ ERROR = "error"     # the grader or the sandbox failed: no score, not the learne
 UNSANDBOXED = "graded (no sandbox)"
 
 _ICONS = {"correct": "correct", "incorrect": "incorrect", "not attempted": "not attempted",
-          "checker error": "checker problem", "not graded": "not graded"}
+          "checker error": "checker problem", "not graded": "not graded",
+          "timed out": "timed out: your code ran past its time limit"}
 
 
 def feedback_markdown(record: dict, release_name: str) -> str:

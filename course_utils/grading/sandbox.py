@@ -126,7 +126,9 @@ def bwrap_command(bwrap: str, root: bool, hide: list, command: list,
                     "CAP_FOWNER"):
             args += ["--cap-add", cap]
     else:
-        args += ["--unshare-all", "--disable-userns"]
+        # a user namespace of its own (--disable-userns needs it asked for explicitly), in
+        # which the learner's code may not make further ones
+        args += ["--unshare-user", "--unshare-all", "--disable-userns"]
     # The private folders first: a course or venv living under /tmp is bound on top of them.
     args += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
