@@ -124,11 +124,6 @@ class LearnerTimeout(TimeoutError):
     time elsewhere (the grader's sandbox): a check reports it as :data:`TIMED_OUT`."""
 
 
-# what the grader's replay of a function answer raised (as a plain TimeoutError) for a call
-# that did not finish in the sandbox, before it raised LearnerTimeout: read as timed out too
-_REPLAY_TIMEOUT = "your function did not finish within the time limit"
-
-
 def show(obj) -> None:
     """Display ``obj`` as Markdown in Jupyter, as text in a terminal."""
     try:
@@ -626,11 +621,9 @@ def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None 
         raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
                        f"limit ({_limit_text(seconds)}): does a loop in it never end, or does it "
                        f"wait (sleep) far longer than it should?") from None
-    except TimeoutError as error:
-        if isinstance(error, LearnerTimeout) or str(error) == _REPLAY_TIMEOUT:
-            raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
-                           f"limit: does a loop in it never end?") from None
-        raise Incorrect(_learner_error(name, args, kwargs, error))
+    except LearnerTimeout:  # the grader's replay of a call that did not finish in the sandbox
+        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
+                       f"limit: does a loop in it never end?") from None
     except NotImplementedError:
         raise NotAttempted(f"`{name}` still raises NotImplementedError: write its body.")
     except TypeError as error:

@@ -104,19 +104,9 @@ def checked_in_sandbox(module_name: str, name: str, answers: dict, imports: str,
     an API client), which cannot be replayed from data. The check runs in the same process
     as the learner's code, so the report says which questions were checked this way.
     """
-    from .sandbox import next_uid, run_job
-    import secrets
-
-    job = {"imports": imports, "module": module_name, "problem": name, "answers": answers,
-           "uid": next_uid(), "nonce": secrets.token_hex(8), "limits": limits,
-           "hide": limits.get("hide", []), "profile": limits.get("profile")}
-    result = run_job("calls", job, timeout=limits["total_s"] + 60,
-                     sandbox=limits.get("sandbox", True))
-    if result.get("fault"):
-        raise SandboxFault(f"checking {name} in the sandbox failed: "
-                           f"{'; '.join(result.get('events', [])[:2]) or result['fault']}")
-    events.extend(result.get("events", []))
-    found = (result.get("calls") or {}).get("outcome")
+    calls = _in_sandbox({"imports": imports, "module": module_name, "problem": name,
+                         "answers": answers}, limits, events, f"checking {name}")
+    found = calls.get("outcome")
     statuses = {core.CORRECT, core.INCORRECT, core.NOT_ATTEMPTED, core.INFO, core.CHECKER_ERROR,
                 getattr(core, "TIMED_OUT", core.INCORRECT)}
     if not isinstance(found, dict) or found.get("status") not in statuses:
@@ -161,26 +151,32 @@ class SandboxFault(RuntimeError):
     """The sandbox failed while calling a learner's function: not the learner's doing."""
 
 
-def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dict, events: list):
-    """A stand-in function that returns what the learner's function returned in the sandbox."""
+def _in_sandbox(job: dict, limits: dict, events: list, what: str) -> dict:
+    """Run a ``calls`` job (see :mod:`.calls`) in the sandbox; what it wrote, as a dict."""
     from .sandbox import next_uid, run_job
     import secrets
 
+    job = dict(job, uid=next_uid(), nonce=secrets.token_hex(8), limits=limits,
+               hide=limits.get("hide", []), profile=limits.get("profile"))
+    result = run_job("calls", job, timeout=limits["total_s"] + 60,
+                     sandbox=limits.get("sandbox", True))
+    if result.get("fault"):
+        raise SandboxFault(f"{what} failed in the sandbox: "
+                           f"{'; '.join(result.get('events', [])[:2]) or result['fault']}")
+    events.extend(result.get("events", []))
+    return result.get("calls") or {}
+
+
+def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dict, events: list):
+    """A stand-in function that returns what the learner's function returned in the sandbox."""
     cases = problem.cases()
     try:
         encoded = [{"args": encode(tuple(a)), "kwargs": encode(dict(k))} for a, k in cases]
     except EncodingError as error:
         raise RuntimeError(f"the test cases cannot be sent to the sandbox: {error}")
-    job = {"imports": imports, "source": answer.source, "name": answer.name, "cases": encoded,
-           "uid": next_uid(), "nonce": secrets.token_hex(8), "limits": limits,
-           "hide": limits.get("hide", []), "profile": limits.get("profile")}
-    result = run_job("calls", job, timeout=limits["total_s"] + 60,
-                     sandbox=limits.get("sandbox", True))
-    if result.get("fault"):
-        raise SandboxFault(f"calling the learner's function failed in the sandbox: "
-                           f"{'; '.join(result.get('events', [])[:2]) or result['fault']}")
-    events.extend(result.get("events", []))
-    results = (result.get("calls") or {}).get("results") or []
+    results = _in_sandbox({"imports": imports, "source": answer.source, "name": answer.name,
+                           "cases": encoded}, limits, events,
+                          "calling the learner's function").get("results") or []
     position = [0]
 
     def fn(*args, **kwargs):

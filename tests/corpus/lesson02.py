@@ -3,7 +3,11 @@ from decimal import Decimal
 
 import numpy as np
 
-PRELUDE = "import numpy as np\nimport torch\n"
+PRELUDE = "import numpy as np\nimport torch\nfrom course_utils.losses import kd_loss\n"
+
+# a distillation step of lesson 02's q0, with its loss and its update order left open
+_STEP = ("def distill_step(student, optimizer, x, rows, teacher_logits, labels, T, alpha):\n"
+         "    loss = {loss}\n    {order}\n    return loss.item()\n")
 
 _RESULTS = {"scratch": [0.612, 0.598, 0.605], "KD": [0.631, 0.607, 0.629],
             "scratch (short)": [0.55, 0.56, 0.54], "KD (short)": [0.52, 0.53, 0.50]}
@@ -56,6 +60,44 @@ CORPUS = {
              "returned None"),
             ("def raise_logit(logits, cls, shift):\n    out = logits.numpy().copy()\n    out[:, cls] += shift\n"
              "    return out.tolist()\n", "should be a torch tensor"),
+        ],
+    },
+    # q0: one distillation step (a function the check runs on a real student and optimizer)
+    "q0": {
+        "right": [
+            _STEP.format(loss="kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)",
+                         order="optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()"),
+            _STEP.format(loss="kd_loss(student(x), teacher_logits[rows].detach(), labels[rows], T, alpha)",
+                         order="optimizer.zero_grad(set_to_none=True)\n    loss.backward()\n    optimizer.step()"),
+            "import torch.nn.functional as F\n"
+            "def distill_step(student, optimizer, x, rows, teacher_logits, labels, T, alpha):\n"
+            "    with torch.no_grad():\n        p = torch.softmax(teacher_logits[rows] / T, dim=1)\n"
+            "    s = student(x)\n"
+            "    soft = F.kl_div(F.log_softmax(s / T, dim=1), p, reduction='batchmean') * T ** 2\n"
+            "    loss = alpha * soft + (1 - alpha) * F.cross_entropy(s, labels[rows])\n"
+            "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
+            "    return float(loss)\n",
+        ],
+        "wrong": [
+            (_STEP.format(loss="kd_loss(teacher_logits[rows], student(x), labels[rows], T=T, alpha=alpha)",
+                          order="optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()"), "swapped"),
+            (_STEP.format(loss="kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)",
+                          order="loss.backward()\n    optimizer.step()"), "zero_grad"),
+            (_STEP.format(loss="kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)",
+                          order="optimizer.zero_grad()\n    optimizer.step()\n    loss.backward()"),
+             "before `loss.backward\\(\\)`"),
+            (_STEP.format(loss="kd_loss(student(x), teacher_logits[:len(x)], labels[:len(x)], T=T, alpha=alpha)",
+                          order="optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()"), "rows"),
+            (_STEP.format(loss="kd_loss(student(x), teacher_logits[rows], labels[rows])",
+                          order="optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()"),
+             "T=T, alpha=alpha"),
+            ("import torch.nn.functional as F\n"
+             "def distill_step(student, optimizer, x, rows, teacher_logits, labels, T, alpha):\n"
+             "    s = student(x)\n"
+             "    soft = F.kl_div(F.log_softmax(s / T, 1), F.softmax(teacher_logits[rows] / T, 1), reduction='batchmean')\n"
+             "    loss = alpha * soft + (1 - alpha) * F.cross_entropy(s, labels[rows])\n"
+             "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
+             "    return loss.item()\n", "T\\*\\*2"),
         ],
     },
 }
