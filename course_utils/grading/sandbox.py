@@ -189,7 +189,8 @@ class Cgroup:
             path.mkdir(exist_ok=True)
             self.dirs = [path]
             (path / "memory.max").write_text(str(memory_mb << 20))
-            (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
+            if (path / "memory.swap.max").exists():
+                (path / "memory.swap.max").write_text("0")
             (path / "pids.max").write_text(str(max_procs))
             if (path / "cpu.max").exists():
                 (path / "cpu.max").write_text("100000 100000")  # one core at most
