@@ -6,6 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
 .PHONY: lab test test-slow build setup clean
 
@@ -18,9 +19,11 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# --allow-root only when running as root (e.g. in a container); JupyterLab refuses root otherwise.
+# jupyter/jupyter_lab_config.py: serve lessons/, open lesson 00 (the printed URL too), and the
+# course's settings overrides (no news pop-up). --allow-root only when running as root (e.g. in a
+# container); JupyterLab refuses root otherwise.
 lab: $(STAMP)
-	cd lessons && ../$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) 00_welcome.ipynb
+	$(VENV)/bin/jupyter lab --config=$(CURDIR)/jupyter/jupyter_lab_config.py $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 # Unit tests, exercise checks, lesson/solution sync, every lesson run unsolved, and every
 # solution notebook executed by nbval, all offline in the `ci` profile.
