@@ -301,6 +301,29 @@ def cache_dir() -> Path:
     return path
 
 
+# --- Colab: the cache on Google Drive (issue 10) -------------------------------------------
+def use_drive_cache(folder: str = "dark-knowledge-cache", mount_point: str = "/content/drive") -> Path:
+    """On Colab: keep the course's cache (trained teachers, data) on your Google Drive.
+
+    A Colab runtime forgets its files when it stops, so every lesson would train its teachers
+    again. After this one call (Google asks you to allow access to your Drive) ``COURSE_CACHE``
+    is ``MyDrive/<folder>``: what one lesson trains, the next lesson -- or tomorrow's session --
+    loads. Off Colab it changes nothing and returns the current cache folder.
+    """
+    if not on_colab():
+        print(f"use_drive_cache() is for Colab; the cache stays in {cache_dir()}.")
+        return cache_dir()
+    from google.colab import drive  # type: ignore[import-not-found]
+    drive.mount(mount_point)
+    path = Path(mount_point) / "MyDrive" / folder
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["COURSE_CACHE"] = str(path)
+    print(f"The course cache is now {path} (on your Google Drive): teachers trained here are "
+          "kept for the next lessons and sessions.")
+    return path
+# --- end of the Drive block -------------------------------------------------------------
+
+
 class OfflineError(RuntimeError):
     """Raised when a loader needs the network and there is none (lessons catch it and skip)."""
 

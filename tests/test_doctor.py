@@ -60,3 +60,17 @@ def test_doctor_on_colab_without_gpu_says_how_to_get_one(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "google.colab")
     config.doctor(check_network=False)
     assert "All set" in capsys.readouterr().out
+
+
+def test_use_drive_cache_points_the_cache_at_drive_on_colab(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("COURSE_CACHE", raising=False)
+    before = config.cache_dir()
+    assert config.use_drive_cache() == before            # off Colab: nothing changes
+    mounted = []
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=lambda point: mounted.append(point))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    path = config.use_drive_cache(mount_point=str(tmp_path))
+    assert mounted == [str(tmp_path)] and path == tmp_path / "MyDrive" / "dark-knowledge-cache"
+    assert config.cache_dir() == path and path.is_dir()
+    assert "Google Drive" in capsys.readouterr().out
