@@ -96,31 +96,24 @@ def strip_markdown(source: str, where: str = "") -> tuple[str, bool]:
     return new, bool(n)
 
 
-# A dollar sign that starts an amount of money ("$5.576M", "$2 per hour", "$0.0025"): Markdown
-# renderers with maths (JupyterLab, GitHub, Colab) pair it with the next `$` and typeset the text
-# between as a formula. Write money as `\$5`; `$...$` is kept for mathematics.
-_MONEY = re.compile(r"(?<![\\$])\$(?!\$)(?=(\d+(?:,\d{3})*(?:\.\d+)?(?:[kKMB]|bn)?))\1"
+# A dollar sign before an amount of money ("$5.576M", "$2 per hour"). Markdown renderers with
+# maths pair it with the next `$` and typeset the text between as a formula: JupyterLab 4 does so
+# even when it is escaped (`\$`: its Markdown step unescapes it before MathJax runs; the browser
+# test saw "5.576 M a t 2"). So money is written in words ("5.576 million US dollars", "2.50
+# dollars"), and `$` is kept for mathematics.
+_MONEY = re.compile(r"(?<!\$)\\?\$(?!\$)(?=(\d+(?:,\d{3})*(?:\.\d+)?(?:[kKMB]|bn)?))\1"
                     r"(?=[\s.,;:!?)\]*]|/\\?\$|$)(?!\s*[-+=<>*^_\\|])")
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 
 
-def unescaped_money(markdown: str) -> list[str]:
-    """The amounts of money written with an unescaped ``$`` in a Markdown text.
+def money_as_math(markdown: str) -> list[str]:
+    """The amounts of money written with a ``$`` (escaped or not) in a Markdown text.
 
-    >>> unescaped_money("costs $5.576M at $2 per hour, not $1/N$ or \\$3")
+    >>> money_as_math("costs $5.576M at $2 per hour, not $1/N$; 3 dollars")
     ['$5.576M', '$2']
     """
     text = _CODE.sub(lambda m: " " * len(m.group()), markdown)
     return [m.group() for m in _MONEY.finditer(text)]
-
-
-def escape_money(markdown: str) -> str:
-    """``markdown`` with each amount of money's ``$`` escaped (``\\$5``), code spans untouched."""
-    text = _CODE.sub(lambda m: " " * len(m.group()), markdown)
-    starts = [m.start() for m in _MONEY.finditer(text)]
-    for start in reversed(starts):
-        markdown = markdown[:start] + "\\" + markdown[start:]
-    return markdown
 
 
 # ---------------------------------------------------------------------------------------
