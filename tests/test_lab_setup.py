@@ -32,3 +32,13 @@ def test_make_lab_uses_the_config():
     makefile = (ROOT / "Makefile").read_text()
     lab = makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
     assert "--config=$(CURDIR)/jupyter/jupyter_lab_config.py" in lab
+
+
+def test_ci_installs_what_the_browser_test_needs():
+    import tomllib
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -q chromium" in ci and "COURSE_ARTIFACTS" in ci
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(r.startswith("playwright") for r in project["project"]["optional-dependencies"]["test"])
+    markers = project["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("browser:") for m in markers)
