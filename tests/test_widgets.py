@@ -77,3 +77,16 @@ def test_budget_explorer():
     k.set(budget_usd=budgets[0])
     title = plt.gcf().axes[0].get_title()
     assert "buys 1 completions" in title or "buys 2 completions" in title
+
+
+@pytest.mark.parametrize("lesson, control", [
+    ("01", "temperature_slider("), ("02", "kd_sweep_explorer("), ("05", "sampling_explorer("),
+    ("06", "kl_toy_explorer("), ("07", "budget_explorer("),
+])
+def test_each_lesson_has_its_knob(lesson, control):
+    import nbformat
+    from helpers import LESSONS
+    path = next(LESSONS.glob(f"{lesson}_*.ipynb"))
+    cells = [c for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "code" and control in c.source]
+    assert len(cells) == 1 and "exercise" not in cells[0].metadata.get("tags", []), path.name
