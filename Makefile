@@ -6,21 +6,37 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+LAB_ARGS ?=
+# torch: without an NVIDIA GPU, the CPU-only build from PyTorch's CPU wheel index (a .venv of about
+# 2 GB instead of about 6.4 GB with the CUDA build). Override: `make lab TORCH_INDEX=` for PyPI's
+# default build, or another index (e.g. https://download.pytorch.org/whl/cu126).
+HAS_NVIDIA := $(or $(wildcard /proc/driver/nvidia/version),$(shell command -v nvidia-smi 2>/dev/null))
+TORCH_INDEX ?= $(if $(HAS_NVIDIA),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: lab test test-slow build setup clean
 
 setup: $(STAMP)
 
+# torch first, from TORCH_INDEX, unless torch is already there or pinned by a constraints file
+# (CI pins a CPU build that lies on its disk and cannot reach PyTorch's index); then the course,
+# whose `torch>=2.2` the installed torch satisfies.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course and its dependencies into $(VENV) (first time: a few minutes)..."
+	@if [ -n "$(TORCH_INDEX)" ] && ! $(PY) -c "import torch" >/dev/null 2>&1 && \
+	    ! grep -qs '^torch==' $${PIP_CONSTRAINT:-/dev/null}; then \
+	  echo "No NVIDIA GPU found: installing the CPU build of torch from $(TORCH_INDEX) (TORCH_INDEX= to change)"; \
+	  $(PY) -m pip install --quiet --extra-index-url $(TORCH_INDEX) "torch>=2.2" || exit 1; \
+	fi
 	$(PY) -m pip install --quiet -e ".[lab,test]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# --allow-root only when running as root (e.g. in a container); JupyterLab refuses root otherwise.
+# jupyter/jupyter_lab_config.py: serve lessons/, open lesson 00 (the printed URL too), and the
+# course's settings overrides (no news pop-up). --allow-root only when running as root (e.g. in a
+# container); JupyterLab refuses root otherwise.
 lab: $(STAMP)
-	cd lessons && ../$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) 00_welcome.ipynb
+	$(VENV)/bin/jupyter lab --config=$(CURDIR)/jupyter/jupyter_lab_config.py $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 # Every solution notebook executed by nbval (first: it fills the course cache with the `ci`
 # teachers the grading tests then share), unit tests, exercise checks, lesson/solution sync,

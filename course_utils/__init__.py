@@ -12,6 +12,7 @@ The spine (every lesson)
   * ``stats``         -- runs over seeds (``run_seeds``, ``run_table``), mean ± std tables,
     paired tests (lesson 02)
   * ``plotting``      -- learning curves, soft targets, heat maps, seed spreads, reliability
+  * ``widgets``       -- knobs: ipywidgets controls that redraw a figure (lessons 01, 02, 05-07)
   * ``cli``, ``build`` -- the ``course`` command (doctor, build, grade, serve); lessons/ from
     solutions/
 

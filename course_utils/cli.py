@@ -7,7 +7,9 @@ USAGE = """usage: course COMMAND [options]
 
 commands:
   doctor           what this environment has: versions, device, profile, network
-  build [--check]  build lessons/ from solutions/ (--check: fail if out of date)
+  build [--check] [--repo OWNER/NAME]
+                   build lessons/ from solutions/ (--check: fail if out of date; --repo: point
+                   the Colab badges and set-up cells at a fork)
   grade            grade submitted notebooks (see `course grade --help`)
   serve MODEL      serve a model behind an OpenAI-compatible API (see `course serve --help`)
 """

@@ -301,6 +301,29 @@ def cache_dir() -> Path:
     return path
 
 
+# --- Colab: the cache on Google Drive (issue 10) -------------------------------------------
+def use_drive_cache(folder: str = "dark-knowledge-cache", mount_point: str = "/content/drive") -> Path:
+    """On Colab: keep the course's cache (trained teachers, data) on your Google Drive.
+
+    A Colab runtime forgets its files when it stops, so every lesson would train its teachers
+    again. After this one call (Google asks you to allow access to your Drive) ``COURSE_CACHE``
+    is ``MyDrive/<folder>``: what one lesson trains, the next lesson -- or tomorrow's session --
+    loads. Off Colab it changes nothing and returns the current cache folder.
+    """
+    if not on_colab():
+        print(f"use_drive_cache() is for Colab; the cache stays in {cache_dir()}.")
+        return cache_dir()
+    from google.colab import drive  # type: ignore[import-not-found]
+    drive.mount(mount_point)
+    path = Path(mount_point) / "MyDrive" / folder
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["COURSE_CACHE"] = str(path)
+    print(f"The course cache is now {path} (on your Google Drive): teachers trained here are "
+          "kept for the next lessons and sessions.")
+    return path
+# --- end of the Drive block -------------------------------------------------------------
+
+
 class OfflineError(RuntimeError):
     """Raised when a loader needs the network and there is none (lessons catch it and skip)."""
 
@@ -324,12 +347,74 @@ def on_colab() -> bool:
 # ---------------------------------------------------------------------------------------
 # The doctor
 # ---------------------------------------------------------------------------------------
-def _version(module_name: str) -> str:
+# --- the packages the lessons import (issue 10): what each is for, and how to get it ------
+# import name -> (pip name, what needs it). `doctor()` checks every one and says what to do.
+LESSON_PACKAGES: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "every lesson"),
+    "numpy": ("numpy", "every lesson"),
+    "matplotlib": ("matplotlib", "every figure"),
+    "IPython": ("ipython", "notebook display"),
+    "ipywidgets": ("ipywidgets", "the knobs (sliders) of lessons 01, 02, 05-07"),
+    "tqdm": ("tqdm", "progress bars"),
+    "pandas": ("pandas", "result tables"),
+    "scipy": ("scipy", "significance tests (lessons 02-04)"),
+    "sklearn": ("scikit-learn", "the digits data and classifiers"),
+    "mnist1d": ("mnist1d", "the MNIST-1D data (lessons 01-04)"),
+    "transformers": ("transformers", "language models (lessons 05-08)"),
+    "tokenizers": ("tokenizers", "the BPE tokenizer (lessons 05-08)"),
+    "datasets": ("datasets", "harvests and text data (lessons 05-08)"),
+    "accelerate": ("accelerate", "the transformers Trainer (lesson 06)"),
+    "openai": ("openai", "the API client (lessons 07-08)"),
+    "nbformat": ("nbformat", "course build and grading"),
+    "nbclient": ("nbclient", "course grade"),
+}
+
+
+def _package_version(module_name: str, pip_name: str) -> str:
+    """The installed version, or MISSING, without importing the package (doctor stays quick)."""
+    import importlib.metadata
+    import importlib.util
     try:
-        module = __import__(module_name)
-        return getattr(module, "__version__", "installed")
-    except Exception as error:  # report, never crash the doctor
-        return f"MISSING ({type(error).__name__})"
+        found = importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        return "MISSING"
+    try:
+        return importlib.metadata.version(pip_name)
+    except importlib.metadata.PackageNotFoundError:
+        return "installed"
+
+
+def missing_packages() -> dict[str, str]:
+    """Each package the lessons import that is missing, with what to do about it."""
+    advice = {}
+    for module, (pip_name, used_for) in LESSON_PACKAGES.items():
+        if _package_version(module, pip_name) != "MISSING":
+            continue
+        if on_colab():
+            how = f"run `!pip install -q {pip_name}` in a cell, then Runtime -> Restart session"
+        else:
+            how = (f"run `make lab` again from the course folder (or `pip install {pip_name}` "
+                   "in the environment this notebook uses), then restart the kernel")
+        advice[module] = f"{pip_name} is missing (needed for {used_for}): {how}."
+    return advice
+
+
+def gpu_advice() -> str | None:
+    """On Colab without a GPU: how to get one (None when there is one, or off Colab)."""
+    if not on_colab():
+        return None
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return None
+    except Exception:
+        pass
+    return ("No GPU is attached to this Colab runtime, so the course runs the `cpu` profile "
+            "(smaller experiments, slower). To get one: Runtime -> Change runtime type -> "
+            "T4 GPU -> Save, then run the notebook again from the top.")
+# --- end of the packages block ----------------------------------------------------------
 
 
 def doctor_report(check_network: bool = True) -> dict[str, str]:
@@ -337,9 +422,7 @@ def doctor_report(check_network: bool = True) -> dict[str, str]:
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
-        "datasets": _version("datasets"),
+        **{module: _package_version(module, pip) for module, (pip, _) in LESSON_PACKAGES.items()},
         "profile": PROFILE + ("" if os.environ.get("COURSE_PROFILE") else " (auto)"),
         "cache": str(cache_dir()),
         "colab": "yes" if on_colab() else "no",
@@ -370,9 +453,12 @@ def doctor(check_network: bool = True) -> dict[str, str]:
     for key, value in report.items():
         print(f"  {key:<{width}}  {value}")
     problems = [k for k, v in report.items() if v.startswith("MISSING")]
-    if problems:
-        print(f"\nMissing: {', '.join(problems)}. From the course folder run `make lab`, "
-              "or on Colab re-run the set-up cell at the top of the notebook.")
-    else:
+    advice = missing_packages()
+    for module in problems:
+        print(f"\n{advice.get(module) or module + ' is missing: from the course folder run `make lab`, or on Colab re-run the set-up cell at the top of the notebook.'}")
+    no_gpu = gpu_advice()
+    if no_gpu:
+        print(f"\n{no_gpu}")
+    if not problems and not no_gpu:
         print("\nAll set.")
     return report

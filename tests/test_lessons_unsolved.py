@@ -34,6 +34,7 @@ def test_unsolved_lesson_runs_and_says_not_attempted(path, tmp_path):
 
 
 def test_every_lesson_starts_with_badge_and_setup_cell():
+    from course_utils.build import setup_cell_source
     from course_utils.config import COURSE_REPO
     for path in LESSON_NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -41,6 +42,8 @@ def test_every_lesson_starts_with_badge_and_setup_cell():
         badge = f"https://colab.research.google.com/github/{COURSE_REPO}/blob/main/lessons/{path.name}"
         assert first.cell_type == "markdown" and badge in first.source, f"{path.name}: Colab badge"
         assert setup.cell_type == "code" and "google.colab" in setup.source
-        assert f"git+https://github.com/{COURSE_REPO}" in setup.source
+        assert setup.source == setup_cell_source(COURSE_REPO), f"{path.name}: run `course build`"
+        assert f'REPO = "{COURSE_REPO}"' in setup.source
         # never reinstall torch on Colab
-        assert "torch" not in setup.source.split("pip install", 1)[-1].split("\n")[0]
+        install = setup.source.split('"install"', 1)[1].split("\n")[0]
+        assert "torch" not in install and "--upgrade" not in install and "-U" not in install
