@@ -53,6 +53,18 @@ def test_encoding_keeps_exact_types():
     assert math_isnan(roundtrip(float("nan")))
 
 
+def test_a_function_answer_carries_its_helpers_not_library_code(tmp_path, monkeypatch):
+    (tmp_path / "learner_cell.py").write_text(
+        "from course_utils.losses import kd_loss\n\n"
+        "def helper(x):\n    return x * 2\n\n"
+        "def step(s, t, y):\n    return kd_loss(helper(s), t, y)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import learner_cell
+    source = encoding.encode(learner_cell.step, namespace=vars(learner_cell))["source"]
+    assert "def helper" in source and "def step" in source
+    assert "def kd_loss" not in source   # imported again by the lesson's imports, not copied
+
+
 def test_encoding_edge_cases():
     import numpy as np
     assert roundtrip(torch.zeros(0, 3)).shape == (0, 3)

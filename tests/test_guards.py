@@ -257,8 +257,8 @@ def test_choice_problem():
 
 
 def test_the_graders_replay_timeout_is_read_as_timed_out():
-    def replay(x):   # what course_utils.grading.judge's replay raised before LearnerTimeout
-        raise TimeoutError("your function did not finish within the time limit")
+    def replay(x):   # what course_utils.grading.judge's replay raises for a call that ran out
+        raise LearnerTimeout("your function did not finish within the time limit")
     assert FN.evaluate({"f": replay}).status == TIMED_OUT
     def own(x):      # a TimeoutError of the learner's own is an ordinary error
         raise TimeoutError("slow server")

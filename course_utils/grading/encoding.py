@@ -111,7 +111,10 @@ def _encode_function(fn, namespace: dict, seen) -> dict:
             raise EncodingError(f"the source of function {f.__name__} cannot be found")
         for name in f.__code__.co_names:
             other = namespace.get(name)
-            if type(other) is types.FunctionType and other is not f:
+            # the learner's own helpers travel along; imported ones (kd_loss) are imported
+            # again by the lesson's imports where the function runs
+            if type(other) is types.FunctionType and other is not f and \
+                    getattr(other, "__module__", None) == getattr(fn, "__module__", None):
                 add(other)
         sources.append(source)
 
