@@ -6,13 +6,20 @@ Every notebook sizes its work from one setting, ``PROFILE``:
 * ``cpu`` -- a laptop: a few minutes per notebook, results that show the effect clearly;
 * ``gpu`` -- Colab T4 or better: the real scale of each experiment.
 
-It comes from the ``COURSE_PROFILE`` environment variable, else ``gpu`` when CUDA is
-available, else ``cpu``. All sizes live in the one table ``SIZES`` below; a notebook asks
+It comes from the ``COURSE_PROFILE`` environment variable, else ``cpu``. A machine with
+CUDA runs the tested ``cpu`` sizes *on the GPU* until a measured run of every lesson in the
+``gpu`` profile is recorded in docs/benchmarks.md (``GPU_PROFILE_VERIFIED``); after that it
+picks ``gpu`` by itself. All sizes live in the one table ``SIZES`` below; a notebook asks
 for its experiment with ``size("name")`` instead of writing ``if PROFILE == ...`` ladders.
+
+``COURSE_SMOKE=1`` is the shapes-only switch: every shape of the profile is kept and only
+the counts named in ``SMOKE_COUNTS`` (steps, epochs, seeds, examples) are cut, so a whole
+lesson at ``gpu`` shapes runs in seconds on a CPU (the tests do this for every lesson).
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import platform
 import random
@@ -27,24 +34,54 @@ PROFILES = ("ci", "cpu", "gpu")
 COURSE_REPO = "dark-knowledge-course/dark-knowledge"
 
 
-def _detect_profile() -> str:
-    chosen = os.environ.get("COURSE_PROFILE", "").strip().lower()
+# The `gpu` profile is picked by itself on a CUDA machine only once a real run of every lesson
+# at `gpu` size on a named GPU is recorded in docs/benchmarks.md. Set True in the change that
+# records the measured run (and put the measured times beside the estimates there).
+GPU_PROFILE_VERIFIED = False
+
+
+def choose_profile(requested: str | None, cuda: bool,
+                   verified: bool | None = None) -> tuple[str, str]:
+    """The profile to run and why: ``(profile, reason)``.
+
+    ``requested`` is ``COURSE_PROFILE`` (empty or None: choose), ``cuda`` whether CUDA is
+    available. Without a request: ``gpu`` on CUDA once ``GPU_PROFILE_VERIFIED``, else ``cpu``
+    (on a CUDA machine the tested ``cpu`` sizes then run on the GPU).
+    """
+    verified = GPU_PROFILE_VERIFIED if verified is None else verified
+    chosen = (requested or "").strip().lower()
     if chosen:
         if chosen not in PROFILES:
-            print(f"COURSE_PROFILE={chosen!r} is not one of {PROFILES}; using 'cpu' instead.",
-                  file=sys.stderr)
-            return "cpu"
-        return chosen
+            return "cpu", f"COURSE_PROFILE={chosen!r} is not one of {PROFILES}; using 'cpu' instead"
+        return chosen, f"set by COURSE_PROFILE={chosen}"
+    if cuda and verified:
+        return "gpu", "CUDA is available"
+    if cuda:
+        return "cpu", ("CUDA is available, but the gpu profile has no recorded run yet, so the "
+                       "tested cpu sizes run on the GPU; opt in with COURSE_PROFILE=gpu "
+                       "(estimated cost per lesson: docs/benchmarks.md)")
+    return "cpu", "no CUDA GPU"
+
+
+def _detect_profile_and_reason() -> tuple[str, str]:
+    cuda = False
     try:
         import torch
-        if torch.cuda.is_available():
-            return "gpu"
+        cuda = bool(torch.cuda.is_available())
     except Exception:  # torch missing or broken: doctor() will say so
         pass
-    return "cpu"
+    profile, reason = choose_profile(os.environ.get("COURSE_PROFILE"), cuda)
+    if reason.startswith("COURSE_PROFILE="):
+        print(reason + ".", file=sys.stderr)
+    return profile, reason
 
 
-PROFILE = _detect_profile()
+def _detect_profile() -> str:
+    return _detect_profile_and_reason()[0]
+
+
+PROFILE, PROFILE_REASON = _detect_profile_and_reason()
+SMOKE = os.environ.get("COURSE_SMOKE", "").strip().lower() in ("1", "true", "yes", "on")
 
 # ---------------------------------------------------------------------------------------
 # The one table of sizes. One entry per experiment, one column per profile.
@@ -206,19 +243,125 @@ SIZES: dict[str, dict[str, dict]] = {
 }
 
 
-def size(experiment: str, profile: str | None = None) -> SimpleNamespace:
+# ---------------------------------------------------------------------------------------
+# Shapes and counts. Every key of SIZES is a *shape* (a width, depth, vocabulary, block size,
+# generation length, top-k, batch size, learning rate, temperature, a list of settings swept)
+# unless it is named here: these are the *counts* (steps, epochs, seeds, examples) that
+# COURSE_SMOKE=1 cuts, to the value given -- the smallest that still runs every code path.
+# An int count becomes min(count, value); a list count (seeds=[0, 1, 2]) its first `value`
+# items. Two seeds, not one, so the mean +- std and the paired tests still run.
+# ---------------------------------------------------------------------------------------
+SMOKE_COUNTS: dict[str, int] = {
+    "epochs": 1, "short_epochs": 1, "few_epochs": 1, "many_epochs": 2, "teacher_epochs": 1,
+    "trainmode_epochs": 1,
+    "steps": 2, "trainer_steps": 2, "eval_every": 1,
+    "seeds": 2,
+    "extra_samples": 2500, "n_train": 256, "eval_blocks": 4,
+    "base_prompts": 4, "prompts": 16, "samples": 2, "test": 16,
+}
+# The longest prompt (in tokens) the lessons send to a language model: generation lengths
+# plus this must fit the model's block size.
+MAX_PROMPT_TOKENS = 32
+
+
+class SizeError(ValueError):
+    """A size in SIZES that cannot work (e.g. a generation longer than the model's positions)."""
+
+
+def _smoke(values: dict) -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out[key] = _smoke(value)
+        elif key in SMOKE_COUNTS and isinstance(value, list):
+            out[key] = value[:SMOKE_COUNTS[key]]
+        elif key in SMOKE_COUNTS and isinstance(value, int) and not isinstance(value, bool):
+            out[key] = min(value, SMOKE_COUNTS[key])
+        else:
+            out[key] = value
+    return out
+
+
+def size_problems(profile: str, table: dict | None = None) -> list[str]:
+    """What cannot work among one profile's sizes (empty when they are consistent)."""
+    table = SIZES if table is None else table
+    S = {name: cols[profile] for name, cols in table.items() if profile in cols}
+    problems = []
+
+    def need(ok, text):
+        if not ok:
+            problems.append(f"[{profile}] {text}")
+
+    t = S.get("lm_teacher")
+    if t:
+        need(t["n_embd"] % t["n_head"] == 0,
+             f"lm_teacher.n_embd={t['n_embd']} is not divisible by n_head={t['n_head']}")
+        block, vocab = t["block_size"], t["vocab_size"]
+        gen = S.get("lm_samples")
+        if gen:
+            need(gen["max_new_tokens"] + MAX_PROMPT_TOKENS <= block,
+                 f"lm_samples.max_new_tokens={gen['max_new_tokens']} + a prompt of up to "
+                 f"{MAX_PROMPT_TOKENS} tokens is longer than the teacher's "
+                 f"lm_teacher.block_size={block} positions")
+        kd = S.get("lm_kd")
+        if kd:
+            need(max(kd["top_ks"]) <= vocab,
+                 f"lm_kd.top_ks={kd['top_ks']} asks for more tokens than lm_teacher.vocab_size={vocab}")
+            need(kd["n_embd"] % kd["n_head"] == 0,
+                 f"lm_kd.n_embd={kd['n_embd']} is not divisible by n_head={kd['n_head']}")
+        api = S.get("api_distill")
+        if api:
+            need(api["max_tokens"] + MAX_PROMPT_TOKENS <= block,
+                 f"api_distill.max_tokens={api['max_tokens']} + a prompt of up to "
+                 f"{MAX_PROMPT_TOKENS} tokens is longer than lm_teacher.block_size={block}")
+            need(api["eval_len"] <= block,
+                 f"api_distill.eval_len={api['eval_len']} is longer than lm_teacher.block_size={block}")
+            need(api["top_logprobs"] <= min(20, vocab),
+                 f"api_distill.top_logprobs={api['top_logprobs']} is over the API's limit of 20 "
+                 f"(or lm_teacher.vocab_size={vocab})")
+            need(api["n_embd"] % api["n_head"] == 0,
+                 f"api_distill.n_embd={api['n_embd']} is not divisible by n_head={api['n_head']}")
+    r = S.get("reasoning")
+    if r:
+        need(r["teacher"]["n_embd"] % r["teacher"]["n_head"] == 0,
+             "reasoning.teacher.n_embd is not divisible by its n_head")
+        need(all(width % 4 == 0 for _, width in r["sizes"]),
+             f"reasoning.sizes={r['sizes']}: every student width must be divisible by its 4 heads")
+    for name, values in S.items():
+        for key in ("batch_size", "channels", "hidden", "n_layer", "n_embd"):
+            if key in values:
+                need(isinstance(values[key], int) and values[key] >= 1,
+                     f"{name}.{key}={values[key]!r} must be a positive integer")
+    return problems
+
+
+def check_sizes(profile: str) -> None:
+    """Raise ``SizeError`` naming every size of ``profile`` that cannot work."""
+    problems = size_problems(profile)
+    if problems:
+        raise SizeError("These sizes cannot work:\n  " + "\n  ".join(problems)
+                        + "\nFix them in course_utils/config.py (SIZES).")
+
+
+def size(experiment: str, profile: str | None = None, smoke: bool | None = None) -> SimpleNamespace:
     """The sizes of one experiment in the current (or given) profile, as attributes.
+
+    With ``COURSE_SMOKE=1`` (or ``smoke=True``) the counts in ``SMOKE_COUNTS`` are cut and
+    every shape is kept. Raises ``SizeError`` when the profile's sizes cannot work together.
 
     >>> size("teacher_cnn").epochs      # doctest: +SKIP
     40
     """
     profile = profile or PROFILE
+    smoke = SMOKE if smoke is None else smoke
     if experiment not in SIZES:
         known = ", ".join(sorted(SIZES))
         raise KeyError(f"No sizes for experiment {experiment!r}. Known experiments: {known}.")
     if profile not in PROFILES:
         raise ValueError(f"Profile must be one of {PROFILES}, not {profile!r}.")
-    return SimpleNamespace(**SIZES[experiment][profile])
+    check_sizes(profile)
+    values = copy.deepcopy(SIZES[experiment][profile])
+    return SimpleNamespace(**(_smoke(values) if smoke else values))
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,7 +483,7 @@ def doctor_report(check_network: bool = True) -> dict[str, str]:
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "datasets": _version("datasets"),
-        "profile": PROFILE + ("" if os.environ.get("COURSE_PROFILE") else " (auto)"),
+        "profile": f"{PROFILE} ({PROFILE_REASON})" + (", smoke: counts cut" if SMOKE else ""),
         "cache": str(cache_dir()),
         "colab": "yes" if on_colab() else "no",
     }
