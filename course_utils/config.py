@@ -177,14 +177,18 @@ SIZES: dict[str, dict[str, dict]] = {
     },
     # --- lesson 05 ---
     # The course's teacher LM (course_utils.teachers.load_teacher), trained on Python's own
-    # documentation with a byte-level BPE tokenizer; corpus_chars=None means the whole corpus.
+    # documentation with a byte-level BPE tokenizer; corpus_chars=None means the whole corpus,
+    # valid_blocks=None the whole validation split (a count: smoke runs keep a few blocks).
     "lm_teacher": {
         "ci":  dict(corpus_chars=60_000, vocab_size=512, block_size=64, n_layer=2, n_embd=64,
-                    n_head=2, dropout=0.0, steps=60, batch_size=16, lr=3e-3, eval_blocks=16),
+                    n_head=2, dropout=0.0, steps=60, batch_size=16, lr=3e-3, eval_blocks=16,
+                    valid_blocks=None),
         "cpu": dict(corpus_chars=None, vocab_size=1024, block_size=128, n_layer=4, n_embd=128,
-                    n_head=4, dropout=0.1, steps=600, batch_size=16, lr=2e-3, eval_blocks=32),
+                    n_head=4, dropout=0.1, steps=600, batch_size=16, lr=2e-3, eval_blocks=32,
+                    valid_blocks=None),
         "gpu": dict(corpus_chars=None, vocab_size=4096, block_size=256, n_layer=6, n_embd=384,
-                    n_head=6, dropout=0.1, steps=3000, batch_size=32, lr=1e-3, eval_blocks=128),
+                    n_head=6, dropout=0.1, steps=3000, batch_size=32, lr=1e-3, eval_blocks=128,
+                    valid_blocks=None),
     },
     # Samples and next-token distributions shown in lesson 05.
     "lm_samples": {
@@ -248,19 +252,23 @@ SIZES: dict[str, dict[str, dict]] = {
 
 # ---------------------------------------------------------------------------------------
 # Shapes and counts. Every key of SIZES is a *shape* (a width, depth, vocabulary, block size,
-# generation length, top-k, batch size, learning rate, temperature, a list of settings swept)
-# unless it is named here: these are the *counts* (steps, epochs, seeds, examples) that
-# COURSE_SMOKE=1 cuts, to the value given -- the smallest that still runs every code path.
-# An int count becomes min(count, value); a list count (seeds=[0, 1, 2]) its first `value`
-# items. Two seeds, not one, so the mean +- std and the paired tests still run.
+# generation length, top-k, batch size, learning rate, a distillation temperature) unless it
+# is named in SMOKE_COUNTS: those are the *counts* (steps, epochs, seeds, examples, how many
+# settings a sweep tries) that COURSE_SMOKE=1 cuts to the value given -- the smallest that still
+# runs every code path. An int count becomes min(count, value), None ("all of them") becomes
+# value; a list count (seeds=[0, 1, 2], temperatures=[...]) its first `value` items.
+# A new key of SIZES is a shape unless it is added here (documented in docs/authoring.md).
 # ---------------------------------------------------------------------------------------
 SMOKE_COUNTS: dict[str, int] = {
+    # training: one pass, one step (every step of a loop runs the same code)
     "epochs": 1, "short_epochs": 1, "few_epochs": 1, "many_epochs": 2, "teacher_epochs": 1,
-    "trainmode_epochs": 1,
-    "steps": 2, "trainer_steps": 2, "eval_every": 1,
-    "seeds": 2,
-    "extra_samples": 2500, "n_train": 256, "eval_blocks": 4,
-    "base_prompts": 4, "prompts": 16, "samples": 2, "test": 16,
+    "trainmode_epochs": 1, "steps": 1, "trainer_steps": 1, "eval_every": 1,
+    # repetitions: two seeds (mean +- std, paired tests); two of each list of settings swept
+    # (sampling temperatures, API budgets) -- the first two, e.g. greedy and sampled
+    "seeds": 2, "temperatures": 2, "budget_units": 2,
+    # examples
+    "extra_samples": 2500, "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
+    "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.
@@ -280,6 +288,8 @@ def _smoke(values: dict) -> dict:
             out[key] = value[:SMOKE_COUNTS[key]]
         elif key in SMOKE_COUNTS and isinstance(value, int) and not isinstance(value, bool):
             out[key] = min(value, SMOKE_COUNTS[key])
+        elif key in SMOKE_COUNTS and value is None:
+            out[key] = SMOKE_COUNTS[key]
         else:
             out[key] = value
     return out

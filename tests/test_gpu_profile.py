@@ -69,6 +69,8 @@ def test_smoke_keeps_every_shape_and_cuts_only_counts():
                 used.add(key)
                 if isinstance(value, list):
                     assert cut[path] == value[:SMOKE_COUNTS[key]] and cut[path], (experiment, path)
+                elif value is None:                      # "all of them"
+                    assert cut[path] == SMOKE_COUNTS[key], (experiment, path)
                 else:
                     assert cut[path] == min(value, SMOKE_COUNTS[key]) >= 1, (experiment, path)
             else:
