@@ -393,8 +393,8 @@ def assumptions() -> str:
 def table(rows, markdown: bool = False) -> str:
     head = ["lesson", "TFLOP", "steps", "T4 fp32 min", "T4 fp16 min", "H100 fp32 min", "H100 fp16 min",
             "peak GiB"]
-    body = [[r["lesson"], f"{r['TFLOP']:.2f}", f"{r['steps']:,}", f"{r['T4_fp32_min']:.1f}",
-             f"{r['T4_fp16_min']:.1f}", f"{r['H100_fp32_min']:.1f}", f"{r['H100_fp16_min']:.1f}",
+    body = [[r["lesson"], f"{r['TFLOP']:.2f}", f"{r['steps']:,}", f"{r['T4_fp32_min']:.2f}",
+             f"{r['T4_fp16_min']:.2f}", f"{r['H100_fp32_min']:.2f}", f"{r['H100_fp16_min']:.2f}",
              f"{r['peak_gib']:.2f}"] for r in rows]
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
