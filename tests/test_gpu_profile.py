@@ -169,3 +169,16 @@ def test_doctor_on_a_cuda_machine_says_which_profile_and_why(monkeypatch, capsys
     assert report["device"] == "cuda" and report["gpu"] == "Tesla T4, 15.0 GiB"
     assert report["profile"].startswith("cpu (CUDA is available") and "COURSE_PROFILE=gpu" in report["profile"]
     assert "COURSE_PROFILE=gpu" in capsys.readouterr().out
+
+
+# --- found by the smoke run --------------------------------------------------------------
+def test_reasoning_students_without_verified_traces_do_not_stop_the_lesson():
+    """A barely trained teacher (smoke counts) verifies nothing: those students get NaN."""
+    from course_utils import reasoning as R
+    tok = R.char_tokenizer()
+    rows = [{"prompt": R.prompt_of(12, 34, 2), "completion": R.trace(12, 35, 2)}]   # a wrong trace
+    table = R.train_students(rows, tok, sizes=[[1, 8]], seeds=[0], test_pairs=[(1, 2)], digits=2,
+                             steps=1, batch_size=2, progress=False)
+    by_kind = table.set_index("kind")
+    assert by_kind.loc["verified", "examples"] == 0 and by_kind["accuracy"].isna()["verified"]
+    assert by_kind.loc["traces", "examples"] == 1 and not by_kind["accuracy"].isna()["traces"]
