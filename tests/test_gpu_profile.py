@@ -182,3 +182,12 @@ def test_reasoning_students_without_verified_traces_do_not_stop_the_lesson():
     by_kind = table.set_index("kind")
     assert by_kind.loc["verified", "examples"] == 0 and by_kind["accuracy"].isna()["verified"]
     assert by_kind.loc["traces", "examples"] == 1 and not by_kind["accuracy"].isna()["traces"]
+
+
+def test_valid_blocks_is_a_count_outside_the_teachers_cache_key():
+    from course_utils.teachers import _cache_config, lm_data
+    full = lm_data(profile="ci")
+    cut = lm_data(profile="ci", valid_blocks=2)
+    assert len(cut.valid) == 2 < len(full.valid) and len(cut.train) == len(full.train)
+    cfg = dict(SIZES["lm_teacher"]["ci"])
+    assert _cache_config("t", cfg, full.corpus) == _cache_config("t", {**cfg, "valid_blocks": 2}, full.corpus)
