@@ -214,7 +214,8 @@ SIZES: dict[str, dict[str, dict]] = {
     },
     # --- lesson 07 ---
     # Black-box distillation through the teacher API: prompts bought per unit of budget
-    # (budget_units = multiples of the base budget), student size, SFT epochs.
+    # (budget_units = multiples of the base budget), student size, SFT epochs. unit_usd buys
+    # about base_prompts requests (~$0.001 each at gpu's max_tokens): change the two together.
     "api_distill": {
         "ci":  dict(base_prompts=16, budget_units=[1, 2], max_tokens=24, top_logprobs=5,
                     n_layer=1, n_embd=32, n_head=2, epochs=2, batch_size=8, lr=3e-3, seeds=1,
@@ -226,7 +227,7 @@ SIZES: dict[str, dict[str, dict]] = {
                     price_out=0.01),
         "gpu": dict(base_prompts=150, budget_units=[1, 2, 4, 8], max_tokens=96, top_logprobs=20,
                     n_layer=3, n_embd=192, n_head=3, epochs=4, batch_size=32, lr=2e-3, seeds=3,
-                    soft_weight=0.5, eval_blocks=128, eval_len=104, unit_usd=0.4, price_in=0.0025,
+                    soft_weight=0.5, eval_blocks=128, eval_len=104, unit_usd=0.15, price_in=0.0025,
                     price_out=0.01),
     },
 
