@@ -251,7 +251,10 @@ def train_students(rows, tokenizer, sizes, seeds, test_pairs, digits: int, steps
                    batch_size: int = 32, lr: float = 3e-3, kinds=("answers", "traces", "verified"),
                    progress: bool = True):
     """Train one student per (kind, size, seed) on the harvested ``rows``; return a DataFrame
-    of test accuracy (greedy answers on ``test_pairs``), with the number of training examples."""
+    of test accuracy (greedy answers on ``test_pairs``), with the number of training examples.
+
+    A kind with no training examples (a weak teacher whose traces never verify, or whose
+    samples hold no answer) gets rows with 0 examples and accuracy NaN, not an error."""
     import pandas as pd
     from tqdm.auto import tqdm
     from .seqkd import examples_from_pairs, train_sft
@@ -262,6 +265,11 @@ def train_students(rows, tokenizer, sizes, seeds, test_pairs, digits: int, steps
         prompts, completions = completions_for(rows, kind)
         examples = examples_from_pairs(prompts, completions, tokenizer)
         student = make_reasoner(tokenizer, n_layer, n_embd, 4, n_positions, seed)
+        if not examples:
+            out.append(dict(kind=kind, size=f"{n_layer}x{n_embd}",
+                            params=sum(p.numel() for p in student.parameters()), seed=seed,
+                            examples=0, accuracy=float("nan")))
+            continue
         train_sft(student, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                   progress=False)
         out.append(dict(kind=kind, size=f"{n_layer}x{n_embd}",

@@ -101,13 +101,18 @@ def lm_data(tokenizer=None, profile: str | None = None, **overrides) -> SimpleNa
     corpus = load_corpus("stdlib", max_chars=cfg["corpus_chars"])
     tokenizer = tokenizer or load_tokenizer(corpus, cfg["vocab_size"])
     block = cfg["block_size"]
+    valid = pack_blocks(corpus.valid, tokenizer, block)
+    if cfg.get("valid_blocks") is not None and cfg["valid_blocks"] < len(valid):
+        valid = valid.select(range(cfg["valid_blocks"]))
     return SimpleNamespace(corpus=corpus, tokenizer=tokenizer, block_size=block,
-                           train=pack_blocks(corpus.train, tokenizer, block),
-                           valid=pack_blocks(corpus.valid, tokenizer, block))
+                           train=pack_blocks(corpus.train, tokenizer, block), valid=valid)
 
 
 def _cache_config(name: str, cfg: dict, corpus) -> dict:
-    """Everything a course LM teacher depends on: its cache key is a hash of this."""
+    """Everything a course LM teacher depends on: its cache key is a hash of this.
+
+    ``valid_blocks`` (how much of the validation split is evaluated) leaves the key alone."""
+    cfg = {k: v for k, v in cfg.items() if k != "valid_blocks"}
     return {"name": name, "cfg": cfg, "corpus": corpus.fingerprint(), "v": 1}
 
 

@@ -1,0 +1,30 @@
+"""Every solution notebook at `gpu` shapes, on the CPU, with only the counts cut (issue 22).
+
+``COURSE_PROFILE=gpu COURSE_SMOKE=1``: every width, depth, vocabulary, block size, generation
+length, top-k and batch size of the `gpu` profile is kept, and only the counts named in
+``course_utils.config.SMOKE_COUNTS`` (steps, epochs, seeds, examples) are cut. A `gpu` size
+that cannot work (a shape error, a generation past the block size) fails here, in CI, not on
+a learner's T4. The whole set takes a few minutes on 2 CPU cores (docs/benchmarks.md).
+"""
+import time
+
+import pytest
+
+from helpers import ROOT, errors, execute_notebook
+
+SOLUTION_NOTEBOOKS = sorted((ROOT / "solutions").glob("*.ipynb"))
+SMOKE_ENV = {"COURSE_PROFILE": "gpu", "COURSE_SMOKE": "1"}
+# Per notebook on 2 busy CPU cores. One step at gpu shapes is not small: a step of lesson 05's
+# teacher LM is 0.6 TFLOP, one step of lesson 06's seven students and teacher 0.9 TFLOP
+# (tools/estimate_gpu_cost.py --runs), so lesson 06 is the slowest notebook (docs/benchmarks.md).
+SMOKE_BUDGET_S = 300
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_runs_at_gpu_shapes(path, tmp_path):
+    start = time.perf_counter()
+    nb = execute_notebook(path, timeout=600, env=SMOKE_ENV, cwd=tmp_path)
+    seconds = time.perf_counter() - start
+    assert not errors(nb), f"{path.name} at gpu shapes (COURSE_SMOKE=1) raised: {errors(nb)}"
+    print(f"{path.name}: {seconds:.1f} s at gpu shapes, smoke counts")
+    assert seconds < SMOKE_BUDGET_S, f"{path.name} took {seconds:.0f} s in smoke mode (budget {SMOKE_BUDGET_S} s)"
