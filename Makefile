@@ -13,7 +13,7 @@ LAB_ARGS ?=
 HAS_NVIDIA := $(or $(wildcard /proc/driver/nvidia/version),$(shell command -v nvidia-smi 2>/dev/null))
 TORCH_INDEX ?= $(if $(HAS_NVIDIA),,https://download.pytorch.org/whl/cpu)
 
-.PHONY: lab test test-slow test-grading build setup clean
+.PHONY: lab test test-slow test-grading test-smoke build setup clean
 
 setup: $(STAMP)
 
@@ -46,7 +46,7 @@ test: $(STAMP)
 	@COURSE_PROFILE=$${COURSE_PROFILE:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	 $(PY) -m pytest solutions tests --nbval-lax --nbval-current-env -p no:cacheprovider \
-	   -m "not grading_all" -o console_output_style=count --durations=15 $(PYTEST_ARGS); \
+	   -m "not grading_all and not gpu_shapes" -o console_output_style=count --durations=15 $(PYTEST_ARGS); \
 	 rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 # Lessons 02-08 graded as an instructor would, in the sandbox (solution: full marks; release:
@@ -56,6 +56,12 @@ test-grading: $(STAMP)
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	 $(PY) -m pytest tests/test_grading_lessons.py -m grading_all -p no:cacheprovider \
 	   --durations=10 $(PYTEST_ARGS)
+
+# Every solution notebook at `gpu` shapes on the CPU, with only the counts cut (COURSE_SMOKE=1):
+# a `gpu` size that cannot work fails here, not on a learner's T4. Minutes; CI runs it.
+test-smoke: $(STAMP)
+	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider -s $(PYTEST_ARGS)
 
 # The results tests at the laptop (`cpu`) size: minutes, not seconds.
 test-slow: $(STAMP)

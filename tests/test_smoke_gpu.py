@@ -20,6 +20,8 @@ SMOKE_ENV = {"COURSE_PROFILE": "gpu", "COURSE_SMOKE": "1"}
 SMOKE_BUDGET_S = 300
 
 
+# Minutes (lesson 06 alone is 3): run by `make test-smoke`, which CI runs after `make test`.
+@pytest.mark.gpu_shapes
 @pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=lambda p: p.stem)
 def test_solution_runs_at_gpu_shapes(path, tmp_path):
     start = time.perf_counter()
