@@ -610,6 +610,23 @@ def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None 
                  time_limit: float | None = None):
     """Call the learner's function under the check's time limit; turn its failures into
     plain-words outcomes (:class:`TimedOut` when it runs past the limit)."""
+    try:
+        return run_learner(fn, name, args, kwargs, time_limit)
+    except TypeError as error:
+        if "blank ____" in str(error):
+            raise NotAttempted(f"`{name}` still uses the blank ____.")
+        raise Incorrect(_learner_error(name, args, kwargs or {}, error))
+    except (Exception, SystemExit) as error:  # the learner's code, not ours
+        if isinstance(error, (Incorrect, NotAttempted)):  # TimedOut, NotAttempted: a verdict
+            raise
+        raise Incorrect(_learner_error(name, args, kwargs or {}, error))
+
+
+def run_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None = None,
+                time_limit: float | None = None):
+    """Call the learner's function under the check's time limit, letting its exceptions
+    through (for checks about which errors reach the caller). A run past the limit raises
+    :class:`TimedOut`; ``NotImplementedError`` raises :class:`NotAttempted`."""
     kwargs = kwargs or {}
     seconds = _remaining(time_limit)
     if seconds <= 0:
@@ -622,35 +639,6 @@ def call_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None 
                        f"limit ({_limit_text(seconds)}): does a loop in it never end, or does it "
                        f"wait (sleep) far longer than it should?") from None
     except LearnerTimeout:  # the grader's replay of a call that did not finish in the sandbox
-        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
-                       f"limit: does a loop in it never end?") from None
-    except NotImplementedError:
-        raise NotAttempted(f"`{name}` still raises NotImplementedError: write its body.")
-    except TypeError as error:
-        if "blank ____" in str(error):
-            raise NotAttempted(f"`{name}` still uses the blank ____.")
-        raise Incorrect(_learner_error(name, args, kwargs, error))
-    except (Exception, SystemExit) as error:  # the learner's code, not ours
-        raise Incorrect(_learner_error(name, args, kwargs, error))
-
-
-def run_learner(fn: Callable, name: str, args: tuple = (), kwargs: dict | None = None,
-                time_limit: float | None = None):
-    """Call the learner's function under the check's time limit, letting its exceptions
-    through (for checks about which errors reach the caller). A run past the limit raises
-    :class:`TimedOut`; ``NotImplementedError`` raises :class:`NotAttempted`."""
-    kwargs = kwargs or {}
-    seconds = _remaining(time_limit)
-    if seconds <= 0:
-        raise TimedOut(f"your code used up this check's time ({TIME_LIMIT:g} s): is something "
-                       f"in it very slow?")
-    try:
-        return run_limited(lambda: fn(*args, **kwargs), seconds)
-    except _Alarm:
-        raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
-                       f"limit ({_limit_text(seconds)}): does a loop in it never end, or does it "
-                       f"wait (sleep) far longer than it should?") from None
-    except LearnerTimeout:
         raise TimedOut(f"`{format_call(name, args, kwargs)}` did not finish within its time "
                        f"limit: does a loop in it never end?") from None
     except NotImplementedError:
