@@ -75,7 +75,8 @@ _SCENARIOS = [
     [{"wait_ms": 500, "wait_s": 1}, {"wait_ms": 40, "wait_s": 1}],
     [{"wait_ms": 30, "wait_s": 1}, {"wait_s": 1}],
 ]
-_SLACK = 0.25   # seconds a wait may overrun what was asked (a busy machine sleeps late)
+_SLACK = 0.4    # seconds a wait may overrun what was asked: a busy machine sleeps late (0.25 s
+#                 failed right answers under load); every wrong answer overruns by 0.5 s or more
 
 
 def _asked(wait: dict) -> float:
