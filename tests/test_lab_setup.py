@@ -33,7 +33,7 @@ def test_lab_config_opens_lesson_00_with_course_settings():
 def test_make_lab_uses_the_config():
     makefile = (ROOT / "Makefile").read_text()
     lab = makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
-    assert "--config=$(CURDIR)/jupyter/jupyter_lab_config.py" in lab
+    assert '--config="$(CURDIR)/jupyter/jupyter_lab_config.py"' in lab
 
 
 def test_ci_installs_what_the_browser_test_needs():
