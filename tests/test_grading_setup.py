@@ -122,3 +122,18 @@ def test_untrusted_no_sandbox_runs_say_so_everywhere(submitted, tmp_path, capsys
     assert "NOT SANDBOXED" in (out / "report.md").read_text()
     assert "NOT SANDBOXED" in (out / "feedback" / "ada.md").read_text()
     assert "NOT SANDBOXED" in capsys.readouterr().err
+
+
+def test_a_self_test_out_of_address_space_says_to_raise_memory(submitted, monkeypatch, capsys):
+    monkeypatch.setattr(pipeline, "run_in_sandbox", lambda *a, **k: {
+        "ok": True, "events": [], "cells": [
+            {"index": 1, "learner": False,
+             "error": "ImportError: libtorch_cuda.so: failed to map segment from shared object"}]})
+    monkeypatch.setattr(sandbox, "capabilities", lambda use_sandbox=True: {
+        "sandbox": True, "root": False, "bwrap": "bwrap", "problem": None, "cgroup": None,
+        "warnings": []})
+    subs, out = submitted
+    assert _grade(subs, out) == 2
+    err = capsys.readouterr().err
+    assert "self-test failed" in err and "--memory 16000" in err
+    assert not (out / "grades.csv").exists()

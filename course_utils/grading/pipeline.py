@@ -215,6 +215,10 @@ def self_test(release, limits: dict, hide: list, sandbox: bool = True) -> None:
         elif not result.get("cells"):
             why = "no cell ran: " + "; ".join(result.get("events", [])[:2])
     if why:
+        if any(word in why for word in ("MemoryError", "map segment", "allocate memory")):
+            why += (f" -- the lesson's own imports need more than --memory {limits['memory_mb']} "
+                    f"MB of address space here (a CUDA build of torch maps several GB): raise it, "
+                    f"e.g. --memory 16000.")
         raise GradingSetupError(
             f"self-test failed: the released notebook {release.path.name} does not run in the "
             f"grading sandbox, so nothing was graded. {why}")
