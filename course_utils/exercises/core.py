@@ -129,7 +129,9 @@ def show(obj) -> None:
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
-        if get_ipython() is not None:
+        shell = get_ipython()
+        # A Jupyter (or Colab) kernel renders Markdown; terminal IPython would print its repr.
+        if shell is not None and getattr(shell, "kernel", None) is not None:
             markdown = obj._repr_markdown_() if hasattr(obj, "_repr_markdown_") else str(obj)
             display(Markdown(markdown))
             return
