@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course and its dependencies into $(VENV) (first time: a few minutes)..."
 	@if [ -n "$(TORCH_INDEX)" ] && ! $(PY) -c "import torch" >/dev/null 2>&1 && \
-	    ! grep -qs '^torch==' $${PIP_CONSTRAINT:-/dev/null}; then \
+	    ! grep -qs '^torch==' "$${PIP_CONSTRAINT:-/dev/null}"; then \
 	  echo "No NVIDIA GPU found: installing the CPU build of torch from $(TORCH_INDEX) (TORCH_INDEX= to change)"; \
 	  $(PY) -m pip install --quiet --extra-index-url $(TORCH_INDEX) "torch>=2.2" || exit 1; \
 	fi

@@ -76,8 +76,10 @@ def test_make_setup_installs_cpu_torch_without_nvidia(tmp_path, case, make_args,
     python.write_text(FAKE_PYTHON.format(torch_rc=0 if torch_installed else 1))
     python.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}
-    if constraint:
-        env["PIP_CONSTRAINT"] = str(ROOT / ".ci" / "constraints.txt")
+    if constraint:  # as .ci/run sets it: relative to the checkout (whose path may hold a space)
+        (tmp_path / ".ci").mkdir()
+        shutil.copy(ROOT / ".ci" / "constraints.txt", tmp_path / ".ci" / "constraints.txt")
+        env["PIP_CONSTRAINT"] = ".ci/constraints.txt"
     subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "setup", *make_args],
                    cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     calls = [c for c in (python.parent / "calls.log").read_text().splitlines()
