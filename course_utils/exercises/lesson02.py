@@ -366,7 +366,7 @@ def _loss_value(out, args_text):
     return float(out)
 
 
-def _check_q5(distill_step):
+def _check_q0(distill_step):
     if not callable(distill_step) or isinstance(distill_step, type):
         raise Incorrect(f"`distill_step` should be a function, but it is {describe(distill_step)}.")
     for case in _STEP_CASES:
@@ -409,7 +409,7 @@ def _check_q5(distill_step):
 q0 = CustomProblem(
     name="q0",
     vars=["distill_step"],
-    checker=_check_q5,
+    checker=_check_q0,
     hints=["The loader gives each batch its inputs `x` and their row numbers `rows`: the batch's "
            "teacher logits are `teacher_logits[rows]`, its labels `labels[rows]`.",
            "`loss = kd_loss(student(x), teacher_logits[rows], labels[rows], T=T, alpha=alpha)`, "
