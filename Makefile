@@ -49,8 +49,9 @@ test: $(STAMP)
 	   -m "not grading_all and not gpu_shapes" -o console_output_style=count --durations=15 $(PYTEST_ARGS); \
 	 rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
-# Lessons 02-08 graded as an instructor would, in the sandbox (solution: full marks; release:
-# zero): minutes. CI runs it after `make test`, whose course cache (teachers) it shares.
+# Every lesson after 01 graded as an instructor would, in the sandbox: the solution gets full
+# marks (`make test` grades lessons 00-01's releases to zero as well, and runs every release
+# unsolved). Minutes; CI runs it after `make test`, whose course cache (teachers) it shares.
 test-grading: $(STAMP)
 	@COURSE_PROFILE=ci HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \

@@ -1,5 +1,9 @@
 """Every lesson, graded as an instructor would: the solution notebook, submitted as it is,
-gets full marks; the unsolved release gets zero, every question "not attempted" (ci profile)."""
+gets full marks (ci profile). For lessons 00 and 01 the unsolved release is graded beside it and
+gets zero, every question "not attempted"; for the others that costs a second sandboxed run of
+the whole notebook for what tests/test_lessons_unsolved.py already shows in `make test` (every
+release runs and says "not attempted" to every check), so `make test-grading` grades their
+solutions only."""
 from __future__ import annotations
 
 import copy
@@ -32,7 +36,7 @@ QUICK = ("00_welcome", "01_soft_targets")
 @pytest.mark.skipif(not CAPS["sandbox"], reason=f"no grading sandbox here: {CAPS['problem']}")
 @pytest.mark.parametrize("lesson", [l if l in QUICK else pytest.param(l, marks=pytest.mark.grading_all)
                                     for l in LESSONS])
-def test_solution_gets_full_marks_and_the_release_zero(lesson, tmp_path):
+def test_solution_gets_full_marks_release_zero(lesson, tmp_path):
     release = nbformat.read(ROOT / "lessons" / f"{lesson}.ipynb", as_version=4)
     answers = solution_answers(nbformat.read(ROOT / "solutions" / f"{lesson}.ipynb", as_version=4))
     solved = copy.deepcopy(release)
@@ -42,7 +46,9 @@ def test_solution_gets_full_marks_and_the_release_zero(lesson, tmp_path):
     subs = tmp_path / "submitted"
     subs.mkdir()
     nbformat.write(solved, subs / "solution.ipynb")
-    nbformat.write(release, subs / "unsolved.ipynb")
+    with_release = lesson in QUICK
+    if with_release:
+        nbformat.write(release, subs / "unsolved.ipynb")
     endless = _endless_function(lesson, release, answers)
     if endless:
         nbformat.write(endless[0], subs / "endless.ipynb")
@@ -52,12 +58,14 @@ def test_solution_gets_full_marks_and_the_release_zero(lesson, tmp_path):
     records = {r["learner"]: r for r in result["records"]}
     n = len(result["problems"])
     assert n > 0
-    solution, unsolved = records["solution"], records["unsolved"]
+    solution = records["solution"]
     detail = {p["name"]: (p["status"], p["message"][:300]) for p in solution["problems"]}
     assert solution["status"] == "graded", solution.get("reason")
     assert solution["total"] == n, (detail, solution["events"], solution.get("errors"))
-    assert unsolved["status"] == "graded" and unsolved["total"] == 0
-    assert {p["status"] for p in unsolved["problems"]} == {"not attempted"}, unsolved["problems"]
+    if with_release:
+        unsolved = records["unsolved"]
+        assert unsolved["status"] == "graded" and unsolved["total"] == 0
+        assert {p["status"] for p in unsolved["problems"]} == {"not attempted"}, unsolved["problems"]
     if endless:
         # One answer never returns: that question times out, the others still count.
         scores = {p["name"]: (p["status"], p["score"]) for p in records["endless"]["problems"]}
