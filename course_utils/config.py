@@ -255,7 +255,7 @@ SIZES: dict[str, dict[str, dict]] = {
                     batch_size=64, lr=3e-3), prompts=500, samples=4, temperature=1.5,
                     sizes=[[2, 32], [2, 64]], seeds=[0, 1, 2], steps=300, batch_size=32, lr=3e-3,
                     test=300),
-        "gpu": dict(digits=4, teacher=dict(n_layer=4, n_embd=192, n_head=4, n_train=40000,
+        "gpu": dict(digits=4, teacher=dict(n_layer=3, n_embd=128, n_head=4, n_train=40000,
                     steps=4000, batch_size=128, lr=2e-3), prompts=3000, samples=4,
                     temperature=1.0, sizes=[[1, 32], [2, 64], [3, 96]], seeds=[0, 1, 2, 3, 4],
                     steps=2000, batch_size=64, lr=2e-3, test=1000),
