@@ -114,6 +114,18 @@ SIZES: dict[str, dict[str, dict]] = {
         "gpu": dict(hidden=64, epochs=300, short_epochs=40, batch_size=128, lr=3e-3, seeds=10,
                     T=4.0, alpha=1.0, extra_samples=25000),
     },
+    # The recipe that works (Beyer et al. 2022's patient teacher, on many inputs): a CNN student
+    # of the teacher's shape with `student_channels` channels, scratch on the labels for
+    # `scratch_epochs`, distilled for `epochs` over `transfer_samples` unlabeled inputs (+ the
+    # labeled ones); the curve over transfer-set sizes keeps the number of steps fixed.
+    "patient_teacher": {
+        "ci":  dict(student_channels=8, transfer_samples=2000, epochs=3, scratch_epochs=10,
+                    batch_size=1024, lr=1e-2, T=2.0, seeds=2, curve_sizes=[1000]),
+        "cpu": dict(student_channels=8, transfer_samples=100000, epochs=10, scratch_epochs=100,
+                    batch_size=1024, lr=1e-2, T=2.0, seeds=5, curve_sizes=[4000, 16000]),
+        "gpu": dict(student_channels=8, transfer_samples=100000, epochs=20, scratch_epochs=150,
+                    batch_size=1024, lr=1e-2, T=2.0, seeds=10, curve_sizes=[4000, 16000, 48000]),
+    },
     # The T / alpha sweep (one student per cell and seed).
     "kd_sweep": {
         "ci":  dict(temperatures=[1.0, 4.0], alphas=[0.5, 1.0], epochs=6, seeds=1),
@@ -222,11 +234,11 @@ SIZES: dict[str, dict[str, dict]] = {
                     soft_weight=0.5, eval_blocks=16, eval_len=32, unit_usd=0.004, price_in=0.0025,
                     price_out=0.01),
         "cpu": dict(base_prompts=80, budget_units=[1, 2, 4], max_tokens=48, top_logprobs=5,
-                    n_layer=2, n_embd=96, n_head=3, epochs=4, batch_size=16, lr=3e-3, seeds=2,
+                    n_layer=2, n_embd=96, n_head=3, epochs=4, batch_size=16, lr=3e-3, seeds=3,
                     soft_weight=0.5, eval_blocks=64, eval_len=56, unit_usd=0.04, price_in=0.0025,
                     price_out=0.01),
         "gpu": dict(base_prompts=60, budget_units=[1, 2, 4], max_tokens=96, top_logprobs=20,
-                    n_layer=3, n_embd=192, n_head=3, epochs=4, batch_size=32, lr=2e-3, seeds=3,
+                    n_layer=3, n_embd=192, n_head=3, epochs=4, batch_size=32, lr=2e-3, seeds=5,
                     soft_weight=0.5, eval_blocks=128, eval_len=104, unit_usd=0.06, price_in=0.0025,
                     price_out=0.01),
     },
@@ -234,17 +246,18 @@ SIZES: dict[str, dict[str, dict]] = {
     # --- lesson 08 ---
     # Reasoning distillation on long addition: the teacher (trained once, cached), the problems
     # harvested through the API (n samples each), and students (layers, width) over seeds.
+    # Every student is smaller than its teacher.
     "reasoning": {
         "ci":  dict(digits=2, teacher=dict(n_layer=2, n_embd=48, n_head=4, n_train=3000, steps=150,
                     batch_size=64, lr=3e-3), prompts=60, samples=2, temperature=1.0,
                     sizes=[[1, 32]], seeds=[0], steps=40, batch_size=32, lr=3e-3, test=50),
-        "cpu": dict(digits=3, teacher=dict(n_layer=2, n_embd=64, n_head=4, n_train=8000, steps=800,
+        "cpu": dict(digits=3, teacher=dict(n_layer=3, n_embd=96, n_head=4, n_train=8000, steps=800,
                     batch_size=64, lr=3e-3), prompts=500, samples=4, temperature=1.5,
-                    sizes=[[1, 32], [2, 64]], seeds=[0, 1], steps=250, batch_size=32, lr=3e-3,
+                    sizes=[[2, 32], [2, 64]], seeds=[0, 1, 2], steps=300, batch_size=32, lr=3e-3,
                     test=300),
-        "gpu": dict(digits=4, teacher=dict(n_layer=3, n_embd=96, n_head=4, n_train=40000,
+        "gpu": dict(digits=4, teacher=dict(n_layer=3, n_embd=128, n_head=4, n_train=40000,
                     steps=4000, batch_size=128, lr=2e-3), prompts=3000, samples=4,
-                    temperature=1.0, sizes=[[1, 32], [2, 64], [4, 128]], seeds=[0, 1, 2],
+                    temperature=1.0, sizes=[[1, 32], [2, 64], [3, 96]], seeds=[0, 1, 2, 3, 4],
                     steps=2000, batch_size=64, lr=2e-3, test=1000),
     },
 
@@ -268,7 +281,8 @@ SMOKE_COUNTS: dict[str, int] = {
     # (sampling temperatures, API budgets) -- the first two, e.g. greedy and sampled
     "seeds": 2, "temperatures": 2, "budget_units": 2,
     # examples
-    "extra_samples": 2500, "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
+    "extra_samples": 2500, "transfer_samples": 2000, "scratch_epochs": 1, "curve_sizes": 1,
+    "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths

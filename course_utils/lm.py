@@ -10,13 +10,16 @@
 * ``warmup_cosine`` -- the learning-rate schedule of every LM trainer (here and in
   :mod:`course_utils.seqkd`); every trainer returns an :class:`LMHistory`;
 * ``sample``, ``next_token_probs`` -- generation with temperature / top-p through
-  ``generate``, and a look at one next-token distribution (the teacher's dark knowledge).
+  ``generate``, and a look at one next-token distribution (the teacher's dark knowledge);
+* ``forward_cached``, ``greedy_continue`` -- one forward pass on a key-value cache (the API's
+  sampler runs on it), and greedy continuations of a batch of same-length prompts.
 
 Every model here is a transformers causal LM: ``model(input_ids).logits`` has shape
 ``(batch, length, vocab)`` and position t predicts token t+1.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -166,8 +169,9 @@ def lm_step(model, ids, optimizer, scheduler=None, teacher_logits=None, loss_fn=
     ``loss_fn(student_logits, teacher_logits, labels)`` after shifting all three so that
     position t is compared on predicting token t+1.
     """
-    if teacher_logits is None:
-        loss = model(input_ids=ids, labels=ids).loss
+    if teacher_logits is None:   # the loss transformers computes from labels=ids, written out
+        logits = model(input_ids=ids).logits[:, :-1]
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten())
     else:
         s, y, t = shift_for_lm(model(input_ids=ids).logits, ids, teacher_logits)
         loss = loss_fn(s, t, y)
@@ -378,6 +382,45 @@ def sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, temperature:
                          pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **kwargs)
     texts = tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
     return texts[0] if num_return_sequences == 1 else texts
+
+
+def forward_cached(model, input_ids, cache=None, attention_mask=None):
+    """One forward pass that starts from the key-value ``cache`` (None: none yet) and returns
+    ``(logits, cache)``, the cache now holding ``input_ids`` too.
+
+    transformers renamed the forward argument (``past_key_values`` became ``cache``, and the old
+    name warns); this passes whichever the installed version takes. Taught in lesson 07 (the
+    API's sampler, :mod:`course_utils.api.generation`, runs on it).
+    """
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **{name: cache})
+    return out.logits, (out["cache"] if "cache" in out else out["past_key_values"])
+
+
+@torch.no_grad()
+def greedy_continue(model, input_ids: torch.Tensor, max_new_tokens: int,
+                    eos_token_id: int | None = None) -> torch.Tensor:
+    """Greedy continuations (``max_new_tokens`` each) of a batch of prompts of one length.
+
+    The prompts are not padded, so the attention mask is all ones and is passed at every step
+    (``generate`` drops an all-ones mask, then warns about padding once a finished row is fed
+    its pad token). A row that has written ``eos_token_id`` is filled with it from then on.
+    Returns only the new tokens, ``(batch, max_new_tokens)``. Used by lesson 08.
+    """
+    ids = input_ids.to(next(model.parameters()).device)
+    batch, length = ids.shape
+    mask = torch.ones(batch, length + max_new_tokens, dtype=torch.long, device=ids.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
+    cache, step_ids, out = None, ids, []
+    for step in range(max_new_tokens):
+        logits, cache = forward_cached(model, step_ids, cache, mask[:, :length + step])
+        chosen = logits[:, -1].argmax(-1)
+        if eos_token_id is not None:
+            chosen = chosen.masked_fill(done, eos_token_id)
+            done |= chosen == eos_token_id
+        out.append(chosen)
+        step_ids = chosen.unsqueeze(-1)
+    return torch.stack(out, dim=1) if out else ids[:, :0]
 
 
 @torch.no_grad()

@@ -157,16 +157,14 @@ def answer_accuracy(model, tokenizer, pairs, digits: int, max_new_tokens: int | 
 
 def _count_right(model, tokenizer, pairs, digits, max_new_tokens, batch_size):
     import torch
+    from .lm import greedy_continue
     right = 0
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i:i + batch_size]
         prompts = [prompt_of(a, b, digits) for a, b in chunk]
         ids = torch.tensor([tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts])
-        with torch.no_grad():
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens,
-                                 pad_token_id=tokenizer.eos_token_id)
-        for p, row in zip(prompts, out[:, ids.shape[1]:]):
+        out = greedy_continue(model, ids, max_new_tokens, tokenizer.eos_token_id)
+        for p, row in zip(prompts, out):
             text = tokenizer.decode(row, skip_special_tokens=True)
             right += verify(p, text)
     return right

@@ -4,7 +4,9 @@
   used by every later lesson of Part I);
 * :func:`mean_std`, :func:`summarize`, :func:`summarize_table`, :func:`paired_test`,
   :func:`compare_to` -- claims that depend on chance, stated with their spread and a paired
-  test (taught in lesson 02).
+  test (taught in lesson 02);
+* :func:`compare_pairs` -- the paired test beside each difference a lesson claims, with its
+  verdict ("inside the noise" or not), from a wide table of runs (lessons 07 and 08).
 """
 from __future__ import annotations
 
@@ -116,6 +118,37 @@ def compare_to(table, baseline: str, metric: str = "accuracy") -> "pd.DataFrame"
         rows.append({"method": method, f"diff vs {baseline}": test["diff"] * (100 if metric in
                      {"accuracy", "agreement", "ece"} else 1), "p": test["p"], "seeds": n})
     return pd.DataFrame(rows).set_index("method").round(3)
+
+
+def compare_pairs(frame, pairs, metric: str, by: str = "method", alpha: float = 0.05):
+    """The paired test of each claimed difference, one row per pair.
+
+    ``frame`` holds one row per run: a ``seed`` column, a ``by`` column naming the method and
+    a column per metric. ``pairs`` lists ``(a, b)`` values of ``by``; each row gives the means of
+    ``a`` and ``b`` on the seeds both ran, ``a − b``, the two-sided paired-test ``p`` and a
+    verdict: ``"a higher"`` / ``"a lower"`` when ``p < alpha``, else ``"inside the noise"``
+    (also with fewer than two seeds, where no test is possible).
+
+    Used by lessons 07 and 08.
+    """
+    import pandas as pd
+    missing = [c for c in ("seed", by, metric) if c not in frame.columns]
+    if missing:
+        raise KeyError(f"compare_pairs needs the columns {missing}; the table has {list(frame.columns)}.")
+    rows = []
+    for a, b in pairs:
+        va = frame[frame[by] == a].groupby("seed")[metric].mean()
+        vb = frame[frame[by] == b].groupby("seed")[metric].mean()
+        if va.empty or vb.empty:
+            raise KeyError(f"No runs of {a if va.empty else b!r} in column {by!r}.")
+        seeds = sorted(set(va.index) & set(vb.index))
+        test = paired_test(va.loc[seeds].to_numpy(), vb.loc[seeds].to_numpy())
+        real = test["p"] == test["p"] and test["p"] < alpha       # NaN is never < alpha
+        verdict = (f"{a} {'higher' if test['diff'] > 0 else 'lower'}" if real else "inside the noise")
+        rows.append({"a": a, "b": b, f"{metric} a": float(va.loc[seeds].mean()),
+                     f"{metric} b": float(vb.loc[seeds].mean()), "a − b": test["diff"],
+                     "p": test["p"], "seeds": len(seeds), "verdict": verdict})
+    return pd.DataFrame(rows)
 
 
 def run_seeds(run, seeds, desc: str = "seeds", progress: bool = True) -> dict[str, list]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,3 +55,29 @@ def output_text(cell) -> str:
             if key in out.get("data", {}):
                 parts.append(out["data"][key])
     return "\n".join(parts)
+
+
+# What a library prints when it warns: the category names Python's `warnings` module writes
+# ("FutureWarning: ..."), transformers' logger ("We strongly recommend passing in an
+# `attention_mask`"), and any "Warning:" line.
+WARNING_PATTERN = re.compile(
+    r"Warning:|\b\w*Warning\b|We strongly recommend|is deprecated|warnings\.warn\(")
+
+
+def warning_lines(outputs) -> list[str]:
+    """The lines of ``outputs`` (a cell's outputs: stream, result, display) that read like a
+    library warning."""
+    found = []
+    for out in outputs:
+        texts = [out.get("text", "")]
+        texts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+        for text in texts:
+            text = "".join(text) if isinstance(text, list) else text
+            found += [line.strip()[:200] for line in text.splitlines() if WARNING_PATTERN.search(line)]
+    return found
+
+
+def warning_texts(nb) -> list[str]:
+    """Every output line of the executed notebook ``nb`` that reads like a library warning."""
+    return [f"cell {i}: {line}" for i, cell in enumerate(nb.cells)
+            for line in warning_lines(cell.get("outputs", []))]

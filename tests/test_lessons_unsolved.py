@@ -1,6 +1,6 @@
 """Every lesson, run as a learner first opens it (nothing filled in), runs cleanly.
 
-No cell raises, and every check in an exercise cell says "Not attempted". Each lesson must
+No cell raises, no cell writes a library warning, and every check in an exercise cell says "Not attempted". Each lesson must
 finish in the `ci` profile within the time budget the course promises (90 s).
 """
 import time
@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 
-from helpers import LESSONS, ROOT, errors, execute_notebook, output_text
+from helpers import LESSONS, ROOT, errors, execute_notebook, output_text, warning_texts
 
 LESSON_NOTEBOOKS = sorted(LESSONS.glob("*.ipynb"))
 CI_BUDGET_S = 90
@@ -20,6 +20,8 @@ def test_unsolved_lesson_runs_and_says_not_attempted(path, tmp_path):
     nb = execute_notebook(path, env={"COURSE_PROFILE": "ci"}, cwd=tmp_path)
     seconds = time.perf_counter() - start
     assert not errors(nb), f"{path.name} raised: {errors(nb)}"
+    # a library warning in the outputs is shown to the learner: fix its cause
+    assert not warning_texts(nb), f"{path.name} wrote warnings: {warning_texts(nb)}"
     exercise_cells = [c for c in nb.cells if "exercise" in c.get("metadata", {}).get("tags", [])]
     checked = 0
     for cell in exercise_cells:

@@ -192,3 +192,26 @@ def test_sampling_and_next_token_probs(cache):
     assert len(top) == 5 and all(p1 >= p2 for (_, p1), (_, p2) in zip(top, top[1:]))
     with pytest.raises(ValueError):
         lm_mod.sample(model, tok, "x", top_p=0)
+
+
+def test_forward_cached_and_greedy_continue_match_a_full_forward_without_warnings(cache):
+    import warnings
+    model, tok = teachers.load_teacher("course-gpt2", progress=False, **TINY)
+    ids = torch.randint(1, len(tok), (3, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # no deprecated cache argument
+        logits, kv = lm_mod.forward_cached(model, ids[:, :4])
+        step, kv = lm_mod.forward_cached(model, ids[:, 4:], kv, torch.ones(3, 6, dtype=torch.long))
+        new = lm_mod.greedy_continue(model, ids, 5)
+    full = model(input_ids=ids).logits
+    assert torch.allclose(step, full[:, 4:], atol=1e-4) and torch.allclose(logits, full[:, :4], atol=1e-4)
+    # the same tokens as greedy decoding one sequence at a time, without a cache
+    for row in range(3):
+        seq = ids[row:row + 1]
+        for _ in range(5):
+            seq = torch.cat([seq, model(input_ids=seq).logits[:, -1].argmax(-1, keepdim=True)], 1)
+        assert seq[0, 6:].tolist() == new[row].tolist()
+    # a finished row keeps writing its end token
+    eos = int(new[0, 0])
+    after = lm_mod.greedy_continue(model, ids[:1], 5, eos_token_id=eos)
+    assert after[0].tolist() == [eos] * 5

@@ -8,7 +8,7 @@ from course_utils import metrics
 from course_utils.data import load_mnist1d
 from course_utils.buggy_loops import distill_teacher_train_mode
 from course_utils.models import ConvTeacher, MLPStudent
-from course_utils.stats import compare_to, per_seed, run_table, summarize_table
+from course_utils.stats import compare_pairs, compare_to, per_seed, run_table, summarize_table
 from course_utils.train import distill
 
 
@@ -89,6 +89,23 @@ def test_run_table_is_tidy_and_summarized():
         run_table({}, seeds=[0])
     with pytest.raises(TypeError):
         run_table({"a": 3}, seeds=[0])
+
+
+def test_compare_pairs_pairs_by_seed_and_says_inside_the_noise():
+    import pandas as pd
+    rows = [dict(method="a", seed=s, ppl=v) for s, v in [(2, 12.0), (0, 10.0), (1, 11.0)]]
+    rows += [dict(method="b", seed=s, ppl=v) for s, v in [(0, 20.0), (1, 21.5), (2, 22.0)]]
+    rows += [dict(method="c", seed=s, ppl=v) for s, v in [(0, 9.0), (1, 13.0), (2, 11.0)]]
+    rows += [dict(method="d", seed=0, ppl=5.0)]
+    out = compare_pairs(pd.DataFrame(rows), [("b", "a"), ("c", "a"), ("d", "a")], "ppl")
+    assert list(out["verdict"]) == ["b higher", "inside the noise", "inside the noise"]
+    assert out.loc[0, "a − b"] == pytest.approx(10.1667, abs=1e-3) and out.loc[0, "seeds"] == 3
+    assert out.loc[0, "p"] < 0.01 and out.loc[1, "p"] > 0.5
+    assert out.loc[2, "seeds"] == 1 and out.loc[2, "p"] != out.loc[2, "p"]   # one seed: no test
+    with pytest.raises(KeyError, match="zzz"):
+        compare_pairs(pd.DataFrame(rows), [("zzz", "a")], "ppl")
+    with pytest.raises(KeyError, match="columns"):
+        compare_pairs(pd.DataFrame(rows), [("a", "b")], "accuracy")
 
 
 def _tiny_data():

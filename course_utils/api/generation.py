@@ -65,6 +65,7 @@ def generate(model, tokenizer, prompt_ids: list[int], *, max_tokens: int, temper
 def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
                  top_k_logprobs, stop, generator, context_length):
     import torch
+    from ..lm import forward_cached
     eos = tokenizer.eos_token_id
     device = next(model.parameters()).device
     ids = torch.tensor([prompt_ids] * n, device=device)
@@ -72,9 +73,9 @@ def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n
     finish = [None] * n
     past = None
     for step in range(max_tokens):
-        result = model(input_ids=ids, past_key_values=past, use_cache=True)
-        past = result.past_key_values
-        logits = result.logits[:, -1, :].float().cpu()
+        mask = torch.ones(n, len(prompt_ids) + step, dtype=torch.long, device=device)
+        logits, past = forward_cached(model, ids, past, mask)
+        logits = logits[:, -1, :].float().cpu()
         logp = torch.log_softmax(logits, dim=-1)
         chosen = next_token(logits, temperature, top_p, generator)
         if top_k_logprobs:
