@@ -114,20 +114,29 @@ def make_config(raw: dict, base=".") -> dict:
     return cfg
 
 
-def prepare(cfg: dict, teacher=None, progress: bool = True) -> Path:
+def prepare(cfg: dict, teacher=None, data=None, topk=None, progress: bool = True) -> Path:
     """Write the run's data file: the capstone's packed train/held-out blocks (profile
-    ``[data] profile``) and, when ``[kd] alpha > 0``, the course teacher's top-k logits."""
+    ``[data] profile``) and, when ``[kd] alpha > 0``, the course teacher's top-k logits.
+    A notebook that already holds them passes ``data`` (from ``code_data``) and ``topk``."""
     from .code_corpus import code_data
     from .fast_train import compute_topk
     from .io import atomic_path
-    if teacher is None and cfg["kd"]["alpha"] > 0:
-        from .teachers import load_code_teacher
-        teacher, data = load_code_teacher(profile=cfg["data"]["profile"], progress=progress)
-    else:
-        data = code_data(cfg["data"]["profile"])
+    distil = cfg["kd"]["alpha"] > 0
+    if data is None:
+        if distil and teacher is None and topk is None:
+            from .teachers import load_code_teacher
+            teacher, data = load_code_teacher(profile=cfg["data"]["profile"], progress=progress)
+        else:
+            data = code_data(cfg["data"]["profile"])
     out = {"train": data.train, "valid": data.valid, "vocab_size": len(data.tokenizer)}
-    if teacher is not None and cfg["kd"]["alpha"] > 0:
-        topk = compute_topk(teacher, data.train, cfg["kd"]["top_k"], progress=progress)
+    if distil:
+        if topk is None:
+            if teacher is None:
+                raise ConfigError("[kd] alpha > 0 needs the teacher's top-k logits: pass teacher=... or topk=... .")
+            topk = compute_topk(teacher, data.train, cfg["kd"]["top_k"], progress=progress)
+        if topk.indices.shape[-1] < cfg["kd"]["top_k"]:
+            raise ConfigError(f"[kd] top_k={cfg['kd']['top_k']} but the cached logits keep only "
+                              f"{topk.indices.shape[-1]} per position.")
         out.update(topk_indices=topk.indices, topk_values=topk.values)
     path = Path(cfg["data"]["blocks"])
     with atomic_path(path, suffix=".pt") as tmp:
@@ -159,6 +168,7 @@ def train(cfg: dict, progress: bool = True) -> dict:
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
+    from .config import few_threads
     from .io import atomic_write_json, save_dir_atomically
     from .lm import batch_order, evaluate_lm, make_optimizer
     from .fast_train import TopK, kd_loss
@@ -207,28 +217,29 @@ def train(cfg: dict, progress: bool = True) -> dict:
     bar = tqdm(range(start_step + 1, stop + 1), desc=f"train x{world}", leave=False,
                disable=not (progress and accelerator.is_main_process))
     model.train()
-    for step in bar:
-        began = time.perf_counter()
-        rows = order[step - 1][rank * per_rank:(rank + 1) * per_rank]
-        ids = blocks[rows].to(accelerator.device)
-        with accelerator.autocast():
-            if topk is not None:
-                t_idx, t_val = topk[rows]
-                loss = kd_loss(model(input_ids=ids).logits, ids,
-                               (t_idx.to(ids.device), t_val.to(ids.device)), kd["alpha"], kd["T"], kd["top_k"])
-            else:
-                loss = model(input_ids=ids, labels=ids).loss
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        mean_loss = accelerator.reduce(loss.detach().float(), reduction="mean").item()
-        log["steps"].append({"step": step, "loss": mean_loss, "tokens": ids.numel() * world,
-                             "seconds": time.perf_counter() - began})
-        bar.set_postfix(loss=f"{mean_loss:.3f}")
-        if run["checkpoint_every"] and step % run["checkpoint_every"] == 0 and step < t["steps"]:
-            _save_checkpoint(accelerator, model, optimizer, scheduler, step, log, ckpt, save_dir_atomically)
+    with few_threads(model):
+        for step in bar:
+            began = time.perf_counter()
+            rows = order[step - 1][rank * per_rank:(rank + 1) * per_rank]
+            ids = blocks[rows].to(accelerator.device)
+            with accelerator.autocast():
+                if topk is not None:
+                    t_idx, t_val = topk[rows]
+                    loss = kd_loss(model(input_ids=ids).logits, ids,
+                                   (t_idx.to(ids.device), t_val.to(ids.device)), kd["alpha"], kd["T"], kd["top_k"])
+                else:
+                    loss = model(input_ids=ids, labels=ids).loss
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            mean_loss = accelerator.reduce(loss.detach().float(), reduction="mean").item()
+            log["steps"].append({"step": step, "loss": mean_loss, "tokens": ids.numel() * world,
+                                 "seconds": time.perf_counter() - began})
+            bar.set_postfix(loss=f"{mean_loss:.3f}")
+            if run["checkpoint_every"] and step % run["checkpoint_every"] == 0 and step < t["steps"]:
+                _save_checkpoint(accelerator, model, optimizer, scheduler, step, log, ckpt, save_dir_atomically)
     bar.close()
     if stop == t["steps"] and accelerator.is_main_process and "valid" in data:
         result = evaluate_lm(accelerator.unwrap_model(model), data["valid"], max_blocks=64)

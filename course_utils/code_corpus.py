@@ -125,10 +125,6 @@ def load_code_corpus(max_chars: int | None = None, valid_every: int = 10, chunk_
     return Corpus("stdlib-code", train, valid)
 
 
-def _tensor(dataset):
-    return dataset[0:len(dataset)]["input_ids"]
-
-
 def code_data(profile: str | None = None, tokenizer=None, **overrides) -> SimpleNamespace:
     """Corpus, tokenizer and packed blocks of the capstone, sized by ``size("code_lm")``.
 
@@ -142,7 +138,7 @@ def code_data(profile: str | None = None, tokenizer=None, **overrides) -> Simple
     corpus = load_code_corpus(cfg["code_chars"])
     tokenizer = tokenizer or load_tokenizer(corpus, cfg["vocab_size"])
     block = cfg["block_size"]
-    train, valid = (_tensor(pack_blocks(texts, tokenizer, block)) for texts in (corpus.train, corpus.valid))
+    train, valid = (pack_blocks(texts, tokenizer, block, tensor=True) for texts in (corpus.train, corpus.valid))
     if cfg.get("valid_blocks") is not None:
         valid = valid[:cfg["valid_blocks"]]
     return SimpleNamespace(corpus=corpus, tokenizer=tokenizer, block_size=block, cfg=cfg,

@@ -444,17 +444,19 @@ def generation_speed(model, prompt_ids: torch.Tensor, new_tokens: int = 32, repe
     return ids.shape[0] * new_tokens / best
 
 
-def profile_step(step_fn, steps: int = 3, row_limit: int = 10, device=None) -> str:
+def profile_step(step_fn, steps: int = 3, row_limit: int = 10, device=None, model=None) -> str:
     """Where the time of ``step_fn()`` goes: a ``torch.profiler`` table of the operators that
-    took the most time over ``steps`` calls (after one warm-up call)."""
+    took the most time over ``steps`` calls (after one warm-up call). ``model``: the model the
+    step trains (a small one then runs on one CPU thread, as in training)."""
     from torch.profiler import ProfilerActivity, profile
     device = torch.device(device or get_device())
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    step_fn()
-    with profile(activities=activities) as prof:
-        for _ in range(steps):
-            step_fn()
-        _sync(device)
+    with few_threads(*([model] if model is not None else [])):
+        step_fn()
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                step_fn()
+            _sync(device)
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=row_limit)
 
@@ -474,3 +476,26 @@ def gpu_note() -> str:
     return (f"Running on the {device.type.upper()} ({os.cpu_count()} cores) at a tiny size. The real "
             "capstone run needs a GPU: on Colab choose Runtime -> Change runtime type -> T4 GPU and "
             "set COURSE_PROFILE=gpu (estimated cost in docs/benchmarks.md).")
+
+
+def shipping_row(model, valid: torch.Tensor, teacher=None, log: RunLog | None = None,
+                 prompt_ids: torch.Tensor | None = None, gen_tokens: int = 32,
+                 price_per_gpu_hour: float = PRICE_PER_GPU_HOUR["T4"], eval_blocks: int | None = 64,
+                 device=None) -> dict:
+    """One row of the table a team ships with: parameters, held-out loss and perplexity,
+    next-token agreement with ``teacher`` (:func:`course_utils.lm.evaluate_lm`), generation
+    tokens/s, and -- from the run's ``log`` -- training tokens/s, seconds, cost at
+    ``price_per_gpu_hour`` and peak memory."""
+    device = torch.device(device or get_device())
+    result = evaluate_lm(model, valid, teacher=teacher, max_blocks=eval_blocks, device=device)
+    row = {"params": sum(p.numel() for p in model.parameters()), "loss": result["loss"],
+           "perplexity": result["perplexity"]}
+    if "agreement" in result:
+        row["agreement"] = result["agreement"]
+    if prompt_ids is not None:
+        row["gen_tok_s"] = generation_speed(model, prompt_ids, gen_tokens, device=device)
+    if log is not None:
+        row.update(train_tok_s=tokens_per_second(log), train_s=log.train_seconds,
+                   cost=run_cost(log, price_per_gpu_hour), peak_mb=log.meta.get("peak_memory_mb", float("nan")))
+    model.cpu()
+    return row

@@ -311,3 +311,23 @@ def load_code_teacher(name: str = "course-gpt2", profile: str | None = None, ret
     info["log"] = RunLog.from_dict(info["log"])
     model.course_info = info
     return model, data
+
+
+def gpt2_params(vocab_size: int, n_layer: int, n_embd: int, block_size: int) -> int:
+    """Parameters of a ``GPT2LMHeadModel`` of this shape (output layer tied to the embedding):
+    ``V d + B d + L (12 d^2 + 13 d) + 2 d``. Taught in lesson 13 (the exercise derives it)."""
+    d = n_embd
+    return vocab_size * d + block_size * d + n_layer * (12 * d * d + 13 * d) + 2 * d
+
+
+def student_shapes(budget: int, vocab_size: int, block_size: int, depths=(1, 2, 3, 4, 6),
+                   widths=(16, 24, 32, 48, 64, 96, 128, 192, 256), head_dim: int = 16):
+    """Every GPT-2 shape with at most ``budget`` parameters, largest first: a list of dicts
+    ``{"n_layer", "n_embd", "n_head", "params"}`` (``n_head = n_embd // head_dim``).
+
+    Taught in lesson 13: at small sizes the embeddings dominate, so a budget buys depth only
+    once the width is paid for."""
+    shapes = [{"n_layer": L, "n_embd": d, "n_head": max(1, d // head_dim),
+               "params": gpt2_params(vocab_size, L, d, block_size)}
+              for L in depths for d in widths if d % max(1, d // head_dim) == 0]
+    return sorted((s for s in shapes if s["params"] <= budget), key=lambda s: -s["params"])

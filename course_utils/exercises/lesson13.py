@@ -9,6 +9,7 @@ import torch
 from ..fast_train import mixed_precision_step as _amp_step
 from ..fast_train import run_cost as _run_cost
 from ..fast_train import tokens_per_second as _tokens_per_second
+from ..teachers import gpt2_params as _gpt2_params
 from .core import CustomProblem, FunctionProblem, Incorrect, ____, call_learner, describe
 
 __all__ = ["q1", "q2", "q3", "q4", "____"]
@@ -251,13 +252,6 @@ q3 = FunctionProblem(
 # --------------------------------------------------------------------------------------
 # q4: the parameters of a GPT-2 shape (to choose a student under a budget)
 # --------------------------------------------------------------------------------------
-def _gpt2_params(vocab_size, n_layer, n_embd, block_size):
-    """Parameters of ``transformers.GPT2LMHeadModel`` (tied output layer); the unit tests check
-    it against the model itself."""
-    d = n_embd
-    return vocab_size * d + block_size * d + n_layer * (12 * d * d + 13 * d) + 2 * d
-
-
 def _params_cases():
     return [((512, 1, 16, 64), {}), ((1024, 2, 32, 128), {}), ((8192, 4, 128, 256), {}),
             ((300, 3, 48, 32), {}), ((50257, 12, 768, 1024), {})]
