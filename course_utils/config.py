@@ -270,7 +270,7 @@ SIZES: dict[str, dict[str, dict]] = {
                     top_k=16, alpha=0.5, T=1.0, eval_every=50, bench_steps=15, gen_tokens=48,
                     price=0.35),
         "gpu": dict(n_layer=4, n_embd=128, n_head=4, steps=1500, batch_size=64, lr=3e-3, seeds=3,
-                    top_k=16, alpha=0.5, T=1.0, eval_every=250, bench_steps=40, gen_tokens=128,
+                    top_k=16, alpha=0.5, T=1.0, eval_every=250, bench_steps=40, gen_tokens=64,
                     price=0.35),
     },
 
@@ -547,7 +547,7 @@ LESSON_PACKAGES: dict[str, tuple[str, str]] = {
     "transformers": ("transformers", "language models (lessons 05-08)"),
     "tokenizers": ("tokenizers", "the BPE tokenizer (lessons 05-08)"),
     "datasets": ("datasets", "harvests and text data (lessons 05-08)"),
-    "accelerate": ("accelerate", "the transformers Trainer (lesson 06)"),
+    "accelerate": ("accelerate", "the transformers Trainer (lesson 06), the capstone's script (lesson 13)"),
     "openai": ("openai", "the API client (lessons 07-08)"),
     "nbformat": ("nbformat", "course build and grading"),
     "nbclient": ("nbclient", "course grade"),

@@ -416,7 +416,7 @@ def train_student(model, blocks: torch.Tensor, steps: int, batch_size: int = 16,
 # Generation speed and a profile of where the time goes
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
-def generation_speed(model, prompt_ids: torch.Tensor, new_tokens: int = 32, repeats: int = 2,
+def generation_speed(model, prompt_ids: torch.Tensor, new_tokens: int = 32, repeats: int = 1,
                      device=None) -> float:
     """Greedy decoding speed in generated tokens per second (KV cache on, batch of one row per
     prompt; the best of ``repeats`` timed runs after one warm-up)."""
