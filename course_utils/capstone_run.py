@@ -29,7 +29,6 @@ import argparse
 import json
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import torch
@@ -78,8 +77,21 @@ DEFAULTS = {
 }
 
 
+def _toml():
+    try:
+        import tomllib            # Python 3.11+
+    except ModuleNotFoundError:   # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ConfigError("Reading a TOML config needs Python 3.11+, or `pip install tomli` "
+                              "on Python 3.10.") from None
+    return tomllib
+
+
 def load_config(path) -> dict:
     """Read a run's TOML file, fill in defaults, resolve paths relative to it, and check it."""
+    tomllib = _toml()
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"No config file at {path}. Start from course_utils.capstone_run.EXAMPLE_CONFIG.")
@@ -171,7 +183,7 @@ def train(cfg: dict, progress: bool = True) -> dict:
     from .config import few_threads
     from .io import atomic_write_json, save_dir_atomically
     from .lm import batch_order, evaluate_lm, make_optimizer
-    from .fast_train import TopK, kd_loss
+    from .fast_train import TopK, topk_kd_loss
     from .teachers import build_config
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available(),
@@ -225,7 +237,7 @@ def train(cfg: dict, progress: bool = True) -> dict:
             with accelerator.autocast():
                 if topk is not None:
                     t_idx, t_val = topk[rows]
-                    loss = kd_loss(model(input_ids=ids).logits, ids,
+                    loss = topk_kd_loss(model(input_ids=ids).logits, ids,
                                    (t_idx.to(ids.device), t_val.to(ids.device)), kd["alpha"], kd["T"], kd["top_k"])
                 else:
                     loss = model(input_ids=ids, labels=ids).loss

@@ -218,7 +218,7 @@ def cache_topk_logits(teacher, blocks: torch.Tensor, k: int, key: dict, device=N
                   save, load, retrain=retrain, what="teacher top-k logits")
 
 
-def kd_loss(student_logits, ids, teacher, alpha: float = 0.5, T: float = 1.0, k: int | None = None):
+def topk_kd_loss(student_logits, ids, teacher, alpha: float = 0.5, T: float = 1.0, k: int | None = None):
     """``alpha * top-k forward KL(teacher || student) + (1 - alpha) * cross-entropy`` on the
     shifted positions. ``teacher`` is a pair ``(indices, values)`` of top-k logits (cached) or
     the teacher's full logits (live; ``k=None`` then means all of them)."""
@@ -327,7 +327,7 @@ def train_student(model, blocks: torch.Tensor, steps: int, batch_size: int = 16,
                   time_budget: float | None = None) -> RunLog:
     """Train ``model`` on ``blocks`` (LongTensor ``(n, block_size)``) with ``recipe``.
 
-    Without a teacher: next-token cross-entropy. With one: :func:`kd_loss` (``alpha`` x top-k
+    Without a teacher: next-token cross-entropy. With one: :func:`topk_kd_loss` (``alpha`` x top-k
     KL + the rest cross-entropy), the teacher's logits taken from ``topk`` (cached, the
     course's way) when ``recipe.teacher == "cached"``, else from a forward pass of ``teacher``
     on every batch. The batches depend only on ``seed`` (:func:`course_utils.lm.batch_order`),
@@ -376,7 +376,7 @@ def train_student(model, blocks: torch.Tensor, steps: int, batch_size: int = 16,
                     else:
                         with torch.no_grad():
                             t_out = teacher(input_ids=ids).logits
-                    loss = kd_loss(forward(input_ids=ids).logits, ids, t_out, alpha, T, k)
+                    loss = topk_kd_loss(forward(input_ids=ids).logits, ids, t_out, alpha, T, k)
                 else:
                     loss = forward(input_ids=ids, labels=ids).loss
             optimizer.zero_grad(set_to_none=True)

@@ -18,7 +18,7 @@ import torch
 
 from course_utils import capstone_run
 from course_utils.code_corpus import code_chunks, held_out, load_code_corpus
-from course_utils.fast_train import (RunLog, TopK, choose_recipe, kd_loss, mixed_precision_step,
+from course_utils.fast_train import (RunLog, TopK, choose_recipe, topk_kd_loss, mixed_precision_step,
                                      naive_recipe, run_cost, time_to_loss, tokens_per_second,
                                      train_student)
 
@@ -95,9 +95,9 @@ def test_cached_topk_and_live_teacher_train_the_same_student():
 def test_kd_loss_with_full_logits_equals_topk_with_k_vocab():
     s, t = torch.randn(2, 5, 7), torch.randn(2, 5, 7)
     ids = torch.randint(0, 7, (2, 5))
-    full = kd_loss(s, ids, t, alpha=1.0)
+    full = topk_kd_loss(s, ids, t, alpha=1.0)
     v, i = t.topk(7, -1)
-    assert torch.allclose(full, kd_loss(s, ids, (i, v), alpha=1.0), atol=1e-5)
+    assert torch.allclose(full, topk_kd_loss(s, ids, (i, v), alpha=1.0), atol=1e-5)
 
 
 def test_mixed_precision_step_with_a_scaler_skips_an_overflowing_step():
@@ -180,3 +180,14 @@ def test_resuming_from_a_checkpoint_continues_the_same_curve(tmp_path, fresh_acc
     resumed = capstone_run.train(capstone_run.load_config(config), progress=False)
     assert [r["step"] for r in resumed["steps"]] == list(range(1, 7))
     assert [r["loss"] for r in resumed["steps"]] == pytest.approx([r["loss"] for r in full["steps"]], abs=1e-6)
+
+
+def test_the_benchmark_script_runs_at_ci_size():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("benchmark_throughput", ROOT / "tools" / "benchmark_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.measure("ci", 1, torch.device("cpu"))
+    assert [(r["run"], r["loop"]) for r in rows][:2] == [("distil the student", "naive"),
+                                                        ("distil the student", "course")]
+    assert all(r["tokens/s"] > 0 for r in rows) and rows[0]["x naive"] == 1.0
