@@ -40,7 +40,8 @@ Part II -- distilling language models (lessons 05-08)
   * ``tokenizer``     -- byte-level BPE trained on the corpus, as a transformers tokenizer;
     token bytes for the API (lesson 05)
   * ``teachers``      -- ``load_teacher`` (course LMs trained once and cached, or Hub names),
-    ``make_student``, ``lm_data`` (lesson 05)
+    ``make_student``, ``lm_data`` (lesson 05); ``load_code_teacher``, ``gpt2_params``,
+    ``student_shapes`` (lesson 13)
   * ``lm``            -- ``train_lm``, ``compare_students``, ``KDTrainer``, ``evaluate_lm``/
     ``perplexity``, ``warmup_cosine``, ``sample`` (lessons 05-06)
   * ``lm_losses``     -- token-level forward/reverse KL, generalized JSD, top-k KL, masking,
@@ -53,6 +54,15 @@ Part II -- distilling language models (lessons 05-08)
   * ``reasoning``     -- long addition with checkable chains of thought, verifier, rejection
     sampling, the reasoning teacher (lesson 08)
 
+Part IV -- the capstone (lesson 13)
+  * ``code_corpus``   -- the standard library's own source as a code corpus, split by module;
+    packed blocks sized by ``size("code_lm")``
+  * ``fast_train``    -- the naive loop against the course's fast loop (mixed precision by
+    hardware, GradScaler, compile, fused AdamW, cached top-k teacher logits), run logs,
+    tokens/s, cost, time to a target loss, peak memory, generation speed, a profiler summary
+  * ``capstone_run``  -- the same training as a script under ``accelerate launch`` (DDP; FSDP
+    next), its config in one TOML file, atomic checkpoints and resume
+
 The API (a package; lesson 07, and Part III's provider)
   * ``api``           -- ``serve``, ``TeacherAPI``, ``read_log``; its modules ``protocol``
     (validation, OpenAI error shapes), ``keys`` (keys and limits; key revocation goes here),
@@ -61,7 +71,7 @@ The API (a package; lesson 07, and Part III's provider)
 
 Exercises and grading
   * ``exercises``     -- the check API (``core``) and one module of questions per lesson
-    (``lesson00`` ... ``lesson08``), importing the library, never copying it
+    (``lesson00`` ... ``lesson08``, ``lesson13``), importing the library, never copying it
   * ``grading``       -- ``course grade``: the instructor's sandboxed grader
 """
 from .config import PROFILE, doctor, get_device, seed_everything, size

@@ -260,6 +260,32 @@ SIZES: dict[str, dict[str, dict]] = {
                     temperature=1.0, sizes=[[1, 32], [2, 64], [3, 96]], seeds=[0, 1, 2, 3, 4],
                     steps=2000, batch_size=64, lr=2e-3, test=1000),
     },
+    # --- lesson 13 ---
+    # The capstone: a code model on the standard library's own source (course_utils.code_corpus).
+    # Corpus, tokenizer and the teacher (trained once with the fast loop, cached). `gpu`: a
+    # 8 x 512 GPT-2 (about 30M parameters) on 12M characters of code.
+    "code_lm": {
+        "ci":  dict(code_chars=80_000, vocab_size=512, block_size=64, n_layer=2, n_embd=64,
+                    n_head=2, dropout=0.0, steps=40, batch_size=16, lr=3e-3, valid_blocks=32),
+        "cpu": dict(code_chars=1_200_000, vocab_size=1024, block_size=128, n_layer=4, n_embd=128,
+                    n_head=4, dropout=0.0, steps=400, batch_size=16, lr=2e-3, valid_blocks=64),
+        "gpu": dict(code_chars=12_000_000, vocab_size=8192, block_size=256, n_layer=8, n_embd=512,
+                    n_head=8, dropout=0.0, steps=2000, batch_size=32, lr=6e-4, valid_blocks=256),
+    },
+    # The students (at least 10x fewer parameters than the teacher), distilled from the cached
+    # top-k logits; bench_steps: steps timed per loop for the naive-vs-course comparison;
+    # price: stated cloud dollars per GPU-hour (a T4) for the cost column.
+    "capstone": {
+        "ci":  dict(n_layer=1, n_embd=16, n_head=2, steps=30, batch_size=16, lr=3e-3, seeds=2,
+                    top_k=8, alpha=0.5, T=1.0, eval_every=10, bench_steps=4, gen_tokens=16,
+                    price=0.35),
+        "cpu": dict(n_layer=2, n_embd=32, n_head=2, steps=300, batch_size=16, lr=3e-3, seeds=3,
+                    top_k=16, alpha=0.5, T=1.0, eval_every=50, bench_steps=15, gen_tokens=48,
+                    price=0.35),
+        "gpu": dict(n_layer=4, n_embd=128, n_head=4, steps=1500, batch_size=64, lr=3e-3, seeds=3,
+                    top_k=16, alpha=0.5, T=1.0, eval_every=250, bench_steps=40, gen_tokens=64,
+                    price=0.35),
+    },
 
 }
 
@@ -284,6 +310,7 @@ SMOKE_COUNTS: dict[str, int] = {
     "extra_samples": 2500, "transfer_samples": 2000, "scratch_epochs": 1, "curve_sizes": 1,
     "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
+    "code_chars": 60_000, "bench_steps": 2,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.
@@ -534,7 +561,7 @@ LESSON_PACKAGES: dict[str, tuple[str, str]] = {
     "transformers": ("transformers", "language models (lessons 05-08)"),
     "tokenizers": ("tokenizers", "the BPE tokenizer (lessons 05-08)"),
     "datasets": ("datasets", "harvests and text data (lessons 05-08)"),
-    "accelerate": ("accelerate", "the transformers Trainer (lesson 06)"),
+    "accelerate": ("accelerate", "the transformers Trainer (lesson 06), the capstone's script (lesson 13)"),
     "openai": ("openai", "the API client (lessons 07-08)"),
     "nbformat": ("nbformat", "course build and grading"),
     "nbclient": ("nbclient", "course grade"),

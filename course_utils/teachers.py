@@ -258,3 +258,76 @@ def mnist1d_teacher(data: Split | None = None, seed: int = 0, retrain: bool = Fa
     info["accuracy"] = evaluate(teacher, (data.x_test, data.y_test))["accuracy"]
     info["params"] = sum(p.numel() for p in teacher.parameters())
     return teacher, info
+
+
+# ---------------------------------------------------------------------------------------
+# Part IV: the capstone's code teacher
+# ---------------------------------------------------------------------------------------
+def load_code_teacher(name: str = "course-gpt2", profile: str | None = None, retrain: bool = False,
+                      progress: bool = True, seed: int = 0, device=None, **overrides):
+    """The capstone's teacher and data: ``model, data = load_code_teacher()``.
+
+    Taught in lesson 13. ``"course-gpt2"``: a GPT-2-style model sized by ``size("code_lm")``
+    (tens of millions of parameters in ``gpu``), trained on the standard library's source
+    (:func:`course_utils.code_corpus.code_data`) with the course's fast loop
+    (:func:`course_utils.fast_train.train_student`, the precision the hardware supports) the
+    first time, then cached like lesson 05's teacher. Any other name is a Hub model (e.g. a
+    small code model) loaded with ``from_pretrained``; the data is then cut with its tokenizer.
+    Offline, a Hub name raises :class:`course_utils.config.OfflineError` with a clear message.
+    ``model.course_info`` holds the training log (``log``), the cache key and the parameters.
+    """
+    from .code_corpus import code_data
+    if name not in COURSE_TEACHERS:
+        model, tokenizer = _load_hub_teacher(name)
+        data = code_data(profile, tokenizer=tokenizer, **overrides)
+        return model, data
+    from .fast_train import RunLog, choose_recipe, train_student
+    data = code_data(profile, **overrides)
+    cfg = data.cfg
+    key_config = {"name": name, "cfg": {k: v for k, v in cfg.items() if k != "valid_blocks"},
+                  "corpus": data.corpus.fingerprint(), "seed": seed, "v": 1}
+    path = cache_entry("teachers", f"code-{name}", key_config)
+    info = {"name": name, "path": str(path), "from_cache": False, "key": config_hash(key_config)}
+
+    def build():
+        seed_everything(seed)
+        config = build_config(COURSE_TEACHERS[name], len(data.tokenizer), cfg["n_layer"], cfg["n_embd"],
+                              cfg["n_head"], cfg["block_size"], cfg.get("dropout", 0.0), data.tokenizer)
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_config(config)
+        log = train_student(model, data.train, cfg["steps"], cfg["batch_size"], cfg["lr"],
+                            recipe=choose_recipe(device), valid=data.valid, seed=seed, device=device,
+                            label="training the teacher", progress=progress)
+        info.update(log=log.to_dict())
+        model.cpu().eval()
+        return model, data.tokenizer, {k: v for k, v in info.items() if k not in ("from_cache", "path")}
+
+    (model, _, marker), from_cache = cached(path, build, _save, _load_saved, retrain=retrain,
+                                            what=f"code teacher {name!r}")
+    if from_cache:
+        info.update(marker, from_cache=True, path=str(path))
+    model.cpu().eval()
+    info["params"] = sum(p.numel() for p in model.parameters())
+    info["log"] = RunLog.from_dict(info["log"])
+    model.course_info = info
+    return model, data
+
+
+def gpt2_params(vocab_size: int, n_layer: int, n_embd: int, block_size: int) -> int:
+    """Parameters of a ``GPT2LMHeadModel`` of this shape (output layer tied to the embedding):
+    ``V d + B d + L (12 d^2 + 13 d) + 2 d``. Taught in lesson 13 (the exercise derives it)."""
+    d = n_embd
+    return vocab_size * d + block_size * d + n_layer * (12 * d * d + 13 * d) + 2 * d
+
+
+def student_shapes(budget: int, vocab_size: int, block_size: int, depths=(1, 2, 3, 4, 6),
+                   widths=(16, 24, 32, 48, 64, 96, 128, 192, 256), head_dim: int = 16):
+    """Every GPT-2 shape with at most ``budget`` parameters, largest first: a list of dicts
+    ``{"n_layer", "n_embd", "n_head", "params"}`` (``n_head = n_embd // head_dim``).
+
+    Taught in lesson 13: at small sizes the embeddings dominate, so a budget buys depth only
+    once the width is paid for."""
+    shapes = [{"n_layer": L, "n_embd": d, "n_head": max(1, d // head_dim),
+               "params": gpt2_params(vocab_size, L, d, block_size)}
+              for L in depths for d in widths if d % max(1, d // head_dim) == 0]
+    return sorted((s for s in shapes if s["params"] <= budget), key=lambda s: -s["params"])

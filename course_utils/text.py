@@ -186,16 +186,17 @@ def _tinystories(max_stories: int, max_chars: int | None) -> Corpus:
                   [t.strip() for t in valid if t.strip()])
 
 
-def pack_blocks(texts: list[str], tokenizer, block_size: int, max_blocks: int | None = None):
+def pack_blocks(texts: list[str], tokenizer, block_size: int, max_blocks: int | None = None,
+                tensor: bool = False):
     """Token blocks of exactly ``block_size`` tokens as a ``datasets.Dataset`` (torch format).
 
     Each text is tokenized, followed by the tokenizer's end-of-text token, the whole stream
     is concatenated and cut into consecutive blocks; the last, incomplete block is dropped.
     The dataset has one column, ``input_ids``; for a causal LM the labels are the same ids
-    (the model shifts them by one position itself).
+    (the model shifts them by one position itself). ``tensor=True`` returns the blocks as one
+    LongTensor ``(n_blocks, block_size)`` instead (lesson 13: no ``datasets`` needed).
     """
     import torch
-    from datasets import Dataset
     if block_size < 2:
         raise ValueError(f"block_size must be at least 2, got {block_size}.")
     eos = tokenizer.eos_token_id
@@ -210,6 +211,9 @@ def pack_blocks(texts: list[str], tokenizer, block_size: int, max_blocks: int | 
     if n_blocks == 0:
         raise ValueError(f"The texts give only {len(stream)} tokens: not even one block of {block_size}.")
     blocks = torch.tensor(stream[: n_blocks * block_size], dtype=torch.long).view(n_blocks, block_size)
+    if tensor:
+        return blocks
+    from datasets import Dataset
     dataset = Dataset.from_dict({"input_ids": blocks.tolist()})
     dataset.set_format("torch", columns=["input_ids"])
     return dataset

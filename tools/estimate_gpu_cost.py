@@ -89,6 +89,7 @@ class Run:
     name: str
     steps: int
     step: Step
+    precision: str | None = None   # fixed by the lesson's loop (lesson 13: fp16 on a T4), else the column's
 
 
 @dataclass
@@ -376,9 +377,50 @@ def part2(profile) -> list[Lesson]:
 
 
 # ---------------------------------------------------------------------------------------
+# Part IV: the capstone (lesson 13). Its loop chooses the precision itself: fp16 + GradScaler on
+# a T4 (bf16 on an H100), so its runs are costed at fp16 in every column, except the naive
+# fp32 loop it is compared with. Tokens of the corpus: CHARS_PER_TOKEN characters each
+# (an assumption for a byte-level BPE of 8,192 tokens on Python source).
+# ---------------------------------------------------------------------------------------
+CHARS_PER_TOKEN = 3.0
+
+
+def part4(profile) -> list[Lesson]:
+    T, S = _size("code_lm", profile), _size("capstone", profile)
+    vocab, block = T.vocab_size, T.block_size
+    teacher = _gpt(vocab, T.n_layer, T.n_embd, T.n_head, block)
+    tkey = ("code", vocab, T.n_layer, T.n_embd, block)
+    student = _gpt(vocab, S.n_layer, S.n_embd, S.n_head, block)
+    skey = ("code", vocab, S.n_layer, S.n_embd, block)
+    train_blocks = int(T.code_chars / CHARS_PER_TOKEN / block)
+    runs = 2 * S.seeds
+    evals = runs * (S.steps // max(1, S.eval_every) + 1) * _batches(T.valid_blocks or 64, 16)
+    return [Lesson("13 capstone (course loop: fp16 on a T4)", [
+        Run(f"code teacher GPT-2 {T.n_layer}x{T.n_embd}, {T.steps} steps of {T.batch_size}x{block}",
+            T.steps, _lm(tkey, teacher, T.batch_size, block, vocab), "fp16"),
+        Run(f"teacher top-{S.top_k} logits over {train_blocks:,} blocks, once", _batches(train_blocks, 32),
+            _lm(tkey, teacher, 32, block, vocab, train=False), "fp16"),
+        Run(f"students: scratch + distilled x {S.seeds} seeds x {S.steps} steps of {S.batch_size}x{block}",
+            runs * S.steps, _lm(skey, student, S.batch_size, block, vocab), "fp16"),
+        Run("the same student run under accelerate (in the notebook)", S.steps,
+            _lm(skey, student, S.batch_size, block, vocab), "fp16"),
+        Run("evaluations", evals, _lm(skey, student, 16, block, vocab, train=False), "fp16"),
+        Run(f"benchmark, naive fp32: {S.bench_steps} steps, teacher live", S.bench_steps,
+            _lm(skey, student, S.batch_size, block, vocab, teacher=teacher), "fp32"),
+        Run(f"benchmark, course: {S.bench_steps} steps", S.bench_steps,
+            _lm(skey, student, S.batch_size, block, vocab), "fp16"),
+        Run(f"generation speed: {S.gen_tokens} tokens x 3 runs x {runs} students",
+            3 * S.gen_tokens * runs, _decode(skey, student, vocab, block // 2), "fp16"),
+        Run(f"teacher generation speed: {S.gen_tokens} tokens x 3 runs", 3 * S.gen_tokens,
+            _decode(tkey, teacher, vocab, block // 2), "fp16"),
+    ])]
+
+
+# ---------------------------------------------------------------------------------------
 def run_seconds(run: Run, device: dict, precision: str = "fp32") -> float:
     if run.step.host_s:                       # stays on the host CPU, whatever the GPU
         return run.steps * run.step.host_s
+    precision = run.precision or precision
     peak, eff = (device["fp32"], device["eff32"]) if precision == "fp32" else (device["fp16"], device["eff16"])
     compute = run.step.flops * run.steps / (peak * eff)
     host = run.steps * (run.step.launches * device["launch_us"] * 1e-6 + device["host_ms"] * 1e-3)
@@ -392,7 +434,7 @@ def run_gib(run: Run) -> float:
 
 def estimate(profile: str = "gpu") -> list[dict]:
     rows = []
-    for lesson in part1(profile) + part2(profile):
+    for lesson in part1(profile) + part2(profile) + part4(profile):
         row = {"lesson": lesson.name,
                "TFLOP": sum(r.step.flops * r.steps for r in lesson.runs) / 1e12,
                "steps": sum(r.steps for r in lesson.runs),
