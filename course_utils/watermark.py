@@ -106,6 +106,15 @@ class Watermark:
 
         return GreenListProcessor()
 
+    @classmethod
+    def from_matrix(cls, green: torch.Tensor, gamma: float, delta: float = 2.0) -> "Watermark":
+        """A watermark whose green lists are the rows of ``green`` (a ``(V, V)`` boolean
+        tensor) rather than a key's (the exercises of lesson 10 use it)."""
+        green = torch.as_tensor(green, dtype=torch.bool)
+        wm = cls(int(green.shape[1]), gamma=gamma, delta=delta)
+        wm._matrix = green
+        return wm
+
     def with_key(self, key: int) -> "Watermark":
         return Watermark(self.vocab_size, key=int(key), gamma=self.gamma, delta=self.delta)
 
