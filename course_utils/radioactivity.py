@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 
 __all__ = ["harvest_both", "mix", "student_on", "student_samples", "harvest_fingerprint",
+           "rows_with_ids", "train_students", "closed_model_scores", "student_sizes",
+           "share_runs", "open_weights_table",
            "completion_ids"]
 
 
@@ -48,16 +50,22 @@ def harvest_both(teacher, tokenizer, watermark, prompts, out_dir, *, max_tokens:
             result.append(harvest(client, prompts, out_dir / name, model="course-teacher",
                                   budget_usd=budget, price_per_1k_prompt=price_in,
                                   price_per_1k_completion=price_out, max_tokens=max_tokens,
-                                  temperature=1.0, top_logprobs=0, progress=progress))
+                                  temperature=1.0, top_logprobs=1, progress=progress))
     return tuple(result)
 
 
 def completion_ids(dataset, tokenizer) -> list[list[int]]:
-    """The completions' token ids, exactly as the API gave them (from their bytes)."""
+    """The completions' token ids, exactly as the API gave them (from their bytes; re-tokenised
+    text where a row has none)."""
     from .tokenizer import bytes_to_id
     lookup = bytes_to_id(tokenizer)
-    return [[lookup[bytes.fromhex(h)] for h in row["token_hex"] if bytes.fromhex(h) in lookup]
-            for row in dataset]
+    out = []
+    for row in dataset:
+        ids = [lookup.get(bytes.fromhex(h)) for h in row["token_hex"]]
+        if not row["token_hex"] or None in ids:
+            ids = tokenizer(row.get("completion", ""), add_special_tokens=False)["input_ids"]
+        out.append(list(ids))
+    return out
 
 
 def mix(marked, clean, share: float, n: int | None = None):
@@ -131,3 +139,104 @@ def student_samples(student, heads, max_new_tokens: int, seed: int = 0,
                                         seed=seed + start,
                                         attention_mask=torch.ones_like(batch))
     return out
+
+
+def rows_with_ids(rows, id_lists, tokenizer) -> list[dict]:
+    """Copies of harvest ``rows`` whose completions are replaced by ``id_lists`` (e.g. a
+    paraphrase): text and token bytes rewritten, everything else kept."""
+    from .tokenizer import token_bytes
+    out = []
+    for row, ids in zip(rows, id_lists):
+        new = dict(row)
+        new["token_hex"] = [token_bytes(tokenizer, int(t)).hex() for t in ids]
+        new["completion"] = tokenizer.decode([int(t) for t in ids])
+        new["top_hex"], new["top_logprobs"], new["token_logprobs"] = [], [], []
+        out.append(new)
+    return out
+
+
+def train_students(runs, tokenizer, sizes, progress: bool = True) -> list[dict]:
+    """Fine-tune (or load from the cache) one student per run. ``runs``: dicts with ``rows``,
+    ``seed`` and any labels (``share``, ``n``, ``data``...); ``sizes``: an object with
+    ``n_layer``, ``n_embd``, ``n_head``, ``block_size``, ``steps``, ``batch_size``, ``lr``.
+    Returns the runs with ``student`` (the model) and ``marked_tokens`` (how many watermarked
+    completion tokens it was trained on) added."""
+    from tqdm.auto import tqdm
+    out = []
+    for run in tqdm(runs, desc="students", disable=not progress):
+        student = student_on(run["rows"], tokenizer, n_layer=sizes.n_layer, n_embd=sizes.n_embd,
+                             n_head=sizes.n_head, block_size=sizes.block_size, steps=sizes.steps,
+                             batch_size=sizes.batch_size, lr=sizes.lr, seed=run["seed"],
+                             progress=False)
+        out.append(dict(run, student=student))
+    return out
+
+
+def closed_model_scores(students, watermark, heads, max_new_tokens: int, progress: bool = True,
+                        calibration_keys: int = 0) -> list[dict]:
+    """For each trained student: its samples from ``heads`` (the watermarked prompts), the naive
+    score and the de-duplicated score under the provider's key, and the de-duplicated p-values
+    under ``calibration_keys`` other keys (the null; :func:`~course_utils.watermark.random_green_matrices`)."""
+    from tqdm.auto import tqdm
+    from .watermark import Watermark, dedup_score, naive_score, random_green_matrices
+    others = [Watermark.from_matrix(m, gamma=watermark.gamma) for m in
+              random_green_matrices(calibration_keys, watermark.vocab_size, watermark.gamma,
+                                    seed=777)]
+    rows = []
+    for run in tqdm(students, desc="samples", disable=not progress):
+        samples = student_samples(run["student"], heads, max_new_tokens, seed=1000 + run["seed"])
+        naive = naive_score(samples, watermark, heads)
+        valid = dedup_score(samples, watermark, heads)
+        null_p = [dedup_score(samples, other, heads)["p"] for other in others]
+        rows.append(dict(naive_z=naive["z"], naive_p=naive["p"], dedup_z=valid["z"],
+                         dedup_p=valid["p"], dedup_pairs=valid["n"], null_dedup_p=null_p))
+    return rows
+
+
+def student_sizes(S, block_size: int):
+    """The student-training sizes of an experiment's size entry (plus the block size)."""
+    from types import SimpleNamespace
+    return SimpleNamespace(n_layer=S.n_layer, n_embd=S.n_embd, n_head=S.n_head,
+                           block_size=block_size, steps=S.steps, batch_size=S.batch_size, lr=S.lr)
+
+
+def share_runs(marked, clean, shares, seeds, harvest_sizes=()) -> list[dict]:
+    """The students of the curve: every share on the whole harvest, and 100% on the first
+    ``n`` prompts for each ``n`` in ``harvest_sizes``, for every seed."""
+    runs = []
+    for seed in seeds:
+        for share in shares:
+            rows, k = mix(marked, clean, share)
+            runs.append(dict(kind="share", share=share, n=len(rows), seed=seed, rows=rows,
+                             marked_texts=k,
+                             marked_tokens=sum(len(r["token_hex"]) for r in rows[:k])))
+        for n in harvest_sizes:
+            rows, k = mix(marked, clean, 1.0, n)
+            runs.append(dict(kind="fewer", share=1.0, n=n, seed=seed, rows=rows, marked_texts=k,
+                             marked_tokens=sum(len(r["token_hex"]) for r in rows[:k])))
+    return runs
+
+
+def open_weights_table(students, teacher, texts, watermark, null_keys: int,
+                       calibration_keys: int, progress: bool = True) -> list[dict]:
+    """The open-weights test of each student (its distributions on ``texts`` against
+    ``null_keys`` other keys, paired with the ``teacher``), and for calibration the z of the
+    first ``calibration_keys`` null keys, each standing in for the true key against the rest."""
+    import numpy as np
+    from tqdm.auto import tqdm
+    from .watermark import green_mass_by_prev, open_weights_scores, p_value, random_green_matrices
+    V = watermark.vocab_size
+    aggs = {i: green_mass_by_prev(run["student"], texts, V)
+            for i, run in enumerate(tqdm(students, desc="distributions", disable=not progress))}
+    ref = green_mass_by_prev(teacher, texts, V)
+    scores = open_weights_scores(aggs, ref, watermark.green_matrix(),
+                                 random_green_matrices(null_keys, V, watermark.gamma))
+    rows = []
+    for i in range(len(students)):
+        null = scores[i]["null"]
+        cal = []
+        for j in range(min(calibration_keys, len(null))):
+            rest = np.delete(null, j)
+            cal.append(p_value((null[j] - rest.mean()) / rest.std(ddof=1)))
+        rows.append(dict(open_z=scores[i]["z"], open_p=scores[i]["p"], null_open_p=cal))
+    return rows

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 __all__ = ["Watermark", "z_score", "p_value", "score_ids", "hf_detector", "hf_config",
-           "colour_html", "delete_tokens", "substitute_tokens", "paraphrase", "naive_score",
+           "colour_html", "continuation_perplexity", "delete_tokens", "substitute_tokens", "paraphrase", "naive_score",
            "dedup_score", "open_weights_scores", "green_mass_by_prev", "other_keys",
            "random_green_matrices", "unique_pairs",
            "watermarked_generate"]
@@ -187,10 +187,13 @@ def watermarked_generate(model, input_ids, watermark: Watermark | None, *, max_n
                          seed: int = 0, temperature: float = 1.0, attention_mask=None):
     """Sample continuations with ``model.generate`` and our logits processor (None: clean).
     Returns only the new tokens (a list of id lists, cut at EOS)."""
+    from transformers import LogitsProcessorList
+    from .config import API_MODEL_PARAMS, few_threads
     torch.manual_seed(seed)
     procs = [watermark.processor()] if watermark is not None else None
-    from transformers import LogitsProcessorList
-    with torch.no_grad():
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
                              max_new_tokens=max_new_tokens, do_sample=True,
                              temperature=temperature, top_k=0, top_p=1.0,
@@ -203,6 +206,30 @@ def watermarked_generate(model, input_ids, watermark: Watermark | None, *, max_n
             row = row[:row.index(eos)]
         texts.append(row)
     return texts
+
+
+def continuation_perplexity(model, heads, texts, batch_size: int = 32) -> float:
+    """The ``model``'s perplexity of ``texts`` (lists of ids) each after its prompt in ``heads``
+    (all of one length): exp of the mean next-token loss over the texts' tokens. With the clean
+    model it measures what a watermark costs (lesson 10)."""
+    from .config import API_MODEL_PARAMS, few_threads
+    total, count = 0.0, 0
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
+        for start in range(0, len(texts), batch_size):
+            hs = [list(map(int, h)) for h in heads[start:start + batch_size]]
+            ts = [list(map(int, t)) for t in texts[start:start + batch_size]]
+            n = max(len(h) + len(t) for h, t in zip(hs, ts))
+            ids = torch.tensor([h + t + [0] * (n - len(h) - len(t)) for h, t in zip(hs, ts)])
+            mask = torch.tensor([[1] * (len(h) + len(t)) + [0] * (n - len(h) - len(t))
+                                 for h, t in zip(hs, ts)])
+            labels = torch.tensor([[-1] * len(h) + t + [-1] * (n - len(h) - len(t))
+                                   for h, t in zip(hs, ts)])
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            target = labels[:, 1:]
+            keep = target >= 0
+            loss = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
+            total, count = total + float(loss), count + int(keep.sum())
+    return math.exp(total / max(count, 1))
 
 
 def colour_html(tokenizer, ids, watermark: Watermark) -> str:
@@ -243,7 +270,8 @@ def substitute_tokens(ids, fraction: float, model, seed: int = 0) -> list[int]:
     ids = list(int(i) for i in ids)
     if len(ids) < 2:
         return ids
-    with torch.no_grad():
+    from .config import API_MODEL_PARAMS, few_threads
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         logits = model(input_ids=torch.tensor([ids])).logits[0].float()
     out = list(ids)
     for i in range(1, len(ids)):
@@ -266,7 +294,8 @@ def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: 
         return []
     n = max(len(t) for t in texts)
     out = [t[:prefix] for t in texts]
-    with torch.no_grad():
+    from .config import API_MODEL_PARAMS, few_threads
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         cur = torch.tensor([t[:prefix] + [0] * (prefix - len(t[:prefix])) for t in texts])
         res = model(input_ids=cur, use_cache=True)
         past, logits = res.past_key_values, res.logits[:, -1].float()
@@ -330,9 +359,10 @@ def dedup_score(samples, watermark: Watermark, prompts=None) -> dict:
 def green_mass_by_prev(model, texts, vocab_size: int, batch_size: int = 32) -> torch.Tensor:
     """``(vocab, vocab)``: row ``p`` sums the model's next-token distributions at every
     position of ``texts`` (lists of ids) whose current token is ``p``."""
+    from .config import API_MODEL_PARAMS, few_threads
     agg = torch.zeros(vocab_size, vocab_size, dtype=torch.float64)
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         for start in range(0, len(texts), batch_size):
             batch = [list(t) for t in texts[start:start + batch_size]]
             n = max(len(t) for t in batch)

@@ -96,8 +96,10 @@ def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n
             tok = int(chosen[row])
             out_ids[row].append(tok)
             out_lp[row].append(float(logp[row, tok]))
-            if top_k_logprobs:
-                out_top[row].append(list(zip(top_i[row].tolist(), top_v[row].tolist())))
+            # one entry per token, empty without alternatives (so that `logprobs` without
+            # `top_logprobs` still lists every token)
+            out_top[row].append(list(zip(top_i[row].tolist(), top_v[row].tolist()))
+                                if top_k_logprobs else [])
             if eos is not None and tok == eos:
                 finish[row] = "stop"
             elif stop and any(s in tokenizer.decode(out_ids[row]) for s in stop):
