@@ -240,3 +240,13 @@ def open_weights_table(students, teacher, texts, watermark, null_keys: int,
             cal.append(p_value((null[j] - rest.mean()) / rest.std(ddof=1)))
         rows.append(dict(open_z=scores[i]["z"], open_p=scores[i]["p"], null_open_p=cal))
     return rows
+
+
+def harvest_folder(teacher, watermark, sizes, profile: str) -> Path:
+    """Where lesson 10's harvests live in the cache: one folder per teacher, watermark and
+    harvest size (the harvester resumes there, so a second run buys nothing)."""
+    from .config import cache_dir
+    from .io import config_hash
+    key = config_hash([getattr(teacher, "course_info", {}).get("key"), watermark.key,
+                       watermark.gamma, watermark.delta, sizes.prompts, sizes.max_tokens])
+    return cache_dir() / "harvests" / f"lesson10-{profile}-{key}"
