@@ -281,6 +281,19 @@ def substitute_tokens(ids, fraction: float, model, seed: int = 0) -> list[int]:
     return out
 
 
+def _cached_step(model, ids, cache):
+    """One forward pass with a key-value cache: (new cache, last logits). transformers 5 names
+    the cache ``cache`` (``past_key_values`` is deprecated there); older versions take
+    ``past_key_values``."""
+    import inspect
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(input_ids=ids, use_cache=True, **({name: cache} if cache is not None else {}))
+    new = getattr(out, "cache", None)
+    if new is None:
+        new = out.past_key_values
+    return new, out.logits[:, -1].float()
+
+
 def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: int = 1,
                temperature: float = 1.0) -> list[list[int]]:
     """Rewrite each text with another ``model``: token by token it samples from its own
@@ -297,8 +310,7 @@ def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: 
     from .config import API_MODEL_PARAMS, few_threads
     with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         cur = torch.tensor([t[:prefix] + [0] * (prefix - len(t[:prefix])) for t in texts])
-        res = model(input_ids=cur, use_cache=True)
-        past, logits = res.past_key_values, res.logits[:, -1].float()
+        past, logits = _cached_step(model, cur, None)
         for pos in range(prefix, n):
             orig = torch.tensor([t[pos] if pos < len(t) else 0 for t in texts])
             lg = logits / temperature
@@ -308,8 +320,7 @@ def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: 
             for r, t in enumerate(texts):
                 if pos < len(t):
                     out[r].append(int(nxt[r]))
-            res = model(input_ids=nxt[:, None], past_key_values=past, use_cache=True)
-            past, logits = res.past_key_values, res.logits[:, -1].float()
+            past, logits = _cached_step(model, nxt[:, None], past)
     return out
 
 
