@@ -178,3 +178,18 @@ def test_open_weights_score_finds_a_model_pushed_to_green(teacher):
                               ref, wm.green_matrix(), random_green_matrices(60, V, 0.25))
     assert out["pushed"]["z"] > 5 and out["pushed"]["p"] < 1e-5
     assert abs(out["clean"]["z"]) < 3.5
+
+
+def test_logprobs_without_alternatives_list_every_token(teacher, tmp_path):
+    """`logprobs=True` without `top_logprobs` still gives each token (and its bytes): the
+    harvester reads the exact token ids from them."""
+    import openai
+    model, tok = teacher
+    with serve(model, tok, log_path=tmp_path / "l.sqlite") as api:
+        client = openai.OpenAI(base_url=api.base_url, api_key=api.api_key, max_retries=0)
+        r = client.chat.completions.create(model=api.model_name, max_tokens=12, seed=1,
+                                           logprobs=True,
+                                           messages=[{"role": "user", "content": "The"}])
+    content = r.choices[0].logprobs.content
+    assert 1 <= len(content) <= 12
+    assert content and all(c.bytes is not None and c.top_logprobs == [] for c in content)
