@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["harvest_both", "mix", "student_on", "student_samples", "harvest_fingerprint",
-           "rows_with_ids", "train_students", "closed_model_scores", "student_sizes",
+           "rows_with_ids", "train_share_students", "closed_model_scores", "student_sizes",
            "share_runs", "open_weights_table",
            "completion_ids"]
 
@@ -155,7 +155,7 @@ def rows_with_ids(rows, id_lists, tokenizer) -> list[dict]:
     return out
 
 
-def train_students(runs, tokenizer, sizes, progress: bool = True) -> list[dict]:
+def train_share_students(runs, tokenizer, sizes, progress: bool = True) -> list[dict]:
     """Fine-tune (or load from the cache) one student per run. ``runs``: dicts with ``rows``,
     ``seed`` and any labels (``share``, ``n``, ``data``...); ``sizes``: an object with
     ``n_layer``, ``n_embd``, ``n_head``, ``block_size``, ``steps``, ``batch_size``, ``lr``.

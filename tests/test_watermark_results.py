@@ -56,7 +56,7 @@ def test_radioactivity_tests_are_valid_and_catch_the_student(setting):
                                    R.harvest_folder(teacher, wm, S, PROFILE),
                                    max_tokens=S.max_tokens, progress=False)
     runs = R.share_runs(marked, clean, S.shares, range(S.seeds), S.harvest_sizes)
-    students = R.train_students(runs, tok, R.student_sizes(S, teacher.config.n_positions),
+    students = R.train_share_students(runs, tok, R.student_sizes(S, teacher.config.n_positions),
                                 progress=False)
     texts_m = R.completion_ids(marked, tok)
     heads = [t[:S.head_len] for t in texts_m if len(t) >= S.head_len][:S.sample_prompts]
