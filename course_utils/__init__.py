@@ -69,6 +69,13 @@ The API (a package; lesson 07, and Part III's provider)
     ``log`` (the SQLite request log), ``generation`` (sampling; the watermark goes here),
     ``server`` (HTTP; output defences go here)
 
+Part III -- defending models (lessons 09-12)
+  * ``watermark``     -- the green-list watermark (transformers' seeding), its z-test and
+    ``WatermarkDetector`` twin, coloured tokens, edits that break it, radioactivity scores
+    (naive, de-duplicated, open-weights) (lesson 10)
+  * ``radioactivity`` -- watermarked and clean harvests through the API, students on a
+    watermarked share (cached), their samples and test tables (lesson 10)
+
 Exercises and grading
   * ``exercises``     -- the check API (``core``) and one module of questions per lesson
     (``lesson00`` ... ``lesson08``, ``lesson13``), importing the library, never copying it

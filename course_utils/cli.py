@@ -56,6 +56,10 @@ def serve_main(argv=None) -> int:
     parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per key")
     parser.add_argument("--price", type=float, default=0.002, help="dollars per 1K tokens")
     parser.add_argument("--log", default=None, help="SQLite request log (default: in the cache)")
+    parser.add_argument("--watermark-key", type=int, default=None,
+                        help="watermark every completion with this secret key (lesson 10)")
+    parser.add_argument("--watermark-gamma", type=float, default=0.25, help="green share")
+    parser.add_argument("--watermark-delta", type=float, default=2.0, help="green bias")
     args = parser.parse_args(argv)
     from .api import KeyPolicy, TeacherAPI
     from .api.server import load_model
@@ -64,13 +68,22 @@ def serve_main(argv=None) -> int:
     except Exception as error:  # a clear message, not a traceback
         print(f"course serve: could not load {args.model!r}: {error}", file=sys.stderr)
         return 2
+    watermark = None
+    if args.watermark_key is not None:
+        from .watermark import Watermark
+        try:
+            watermark = Watermark(model.config.vocab_size, key=args.watermark_key,
+                                  gamma=args.watermark_gamma, delta=args.watermark_delta)
+        except ValueError as error:
+            print(f"course serve: {error}", file=sys.stderr)
+            return 2
     keys = None
     if args.key:
         keys = {args.key: KeyPolicy("default", rpm=args.rpm, tpm=args.tpm)}
     try:
         api = TeacherAPI(model, tokenizer, model_name=args.model_name or args.model, keys=keys,
                          rpm=args.rpm, tpm=args.tpm, price_per_1k=args.price,
-                         log_path=args.log, port=args.port, quiet=False)
+                         log_path=args.log, port=args.port, quiet=False, watermark=watermark)
         api.start()
     except OSError as error:
         print(f"course serve: cannot listen on port {args.port}: {error}", file=sys.stderr)

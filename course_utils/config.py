@@ -287,6 +287,42 @@ SIZES: dict[str, dict[str, dict]] = {
                     price=0.35),
     },
 
+    # --- lesson 10 ---
+    # The green-list watermark on the lesson-05 teacher: texts generated (prompt_len tokens of
+    # human text, then max_new_tokens), the biases swept for its cost, the prefix lengths for
+    # detection against length, the edit fractions for robustness, over seeds.
+    "watermark": {
+        "ci":  dict(gamma=0.25, delta=2.0, texts=16, prompt_len=8, max_new_tokens=40,
+                    deltas=[0.0, 2.0], lengths=[10, 40], edit_fracs=[0.3], keep_bonus=2.0,
+                    seeds=1),
+        "cpu": dict(gamma=0.25, delta=2.0, texts=64, prompt_len=8, max_new_tokens=112,
+                    deltas=[0.0, 2.0, 1.0, 4.0], lengths=[10, 25, 50, 100],
+                    edit_fracs=[0.1, 0.3, 0.5], keep_bonus=2.0, seeds=2),
+        "gpu": dict(gamma=0.25, delta=2.0, texts=200, prompt_len=8, max_new_tokens=200,
+                    deltas=[0.0, 2.0, 0.5, 1.0, 4.0], lengths=[10, 25, 50, 100, 200],
+                    edit_fracs=[0.1, 0.2, 0.3, 0.5], keep_bonus=2.0, seeds=3),
+    },
+    # Radioactivity: harvests of `prompts` completions (max_tokens each) bought from the
+    # watermarked and the clean API; students fine-tuned on each watermarked share (and at 100%
+    # on fewer prompts, harvest_sizes) over seeds; the closed-model test samples sample_tokens
+    # after head_len tokens of sample_prompts watermarked texts; the open-weights test reads
+    # eval_blocks held-out blocks against null_keys other keys; calibration over
+    # calibration_keys other keys.
+    "radioactivity": {
+        "ci":  dict(prompts=16, max_tokens=24, shares=[0.0, 1.0, 0.25], harvest_sizes=[8],
+                    seeds=1, n_layer=1, n_embd=32, n_head=2, steps=40, batch_size=8, lr=3e-3,
+                    sample_prompts=24, head_len=6, sample_tokens=32, null_keys=50,
+                    calibration_keys=20, eval_blocks=16, keep_bonus=2.0),
+        "cpu": dict(prompts=200, max_tokens=88, shares=[0.0, 1.0, 0.25, 0.05, 0.01],
+                    harvest_sizes=[50], seeds=3, n_layer=2, n_embd=64, n_head=2, steps=300,
+                    batch_size=16, lr=3e-3, sample_prompts=100, head_len=8, sample_tokens=96,
+                    null_keys=200, calibration_keys=50, eval_blocks=64, keep_bonus=2.0),
+        "gpu": dict(prompts=1000, max_tokens=160, shares=[0.0, 1.0, 0.25, 0.05, 0.01],
+                    harvest_sizes=[100, 300], seeds=3, n_layer=3, n_embd=192, n_head=3,
+                    steps=1500, batch_size=32, lr=2e-3, sample_prompts=300, head_len=8,
+                    sample_tokens=200, null_keys=200, calibration_keys=50, eval_blocks=128,
+                    keep_bonus=2.0),
+    },
 }
 
 
@@ -311,6 +347,10 @@ SMOKE_COUNTS: dict[str, int] = {
     "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
     "code_chars": 60_000, "bench_steps": 2,
+    # lesson 10: texts generated, watermarked shares and harvest sizes swept, biases and edit
+    # fractions swept, student samples, keys of the null and of the calibration
+    "texts": 8, "shares": 2, "harvest_sizes": 1, "deltas": 2, "edit_fracs": 2,
+    "sample_prompts": 8, "null_keys": 20, "calibration_keys": 12,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.
@@ -376,6 +416,22 @@ def size_problems(profile: str, table: dict | None = None) -> list[str]:
                  f"(or lm_teacher.vocab_size={vocab})")
             need(api["n_embd"] % api["n_head"] == 0,
                  f"api_distill.n_embd={api['n_embd']} is not divisible by n_head={api['n_head']}")
+    w = S.get("watermark")
+    if w:
+        need(w["prompt_len"] + w["max_new_tokens"] <= block,
+             f"watermark.prompt_len + max_new_tokens = {w['prompt_len'] + w['max_new_tokens']} "
+             f"is longer than lm_teacher.block_size={block}")
+        need(max(w["lengths"]) <= w["max_new_tokens"],
+             f"watermark.lengths={w['lengths']} must not exceed max_new_tokens")
+    ra = S.get("radioactivity")
+    if ra:
+        need(ra["max_tokens"] + MAX_PROMPT_TOKENS <= block,
+             f"radioactivity.max_tokens={ra['max_tokens']} + a prompt of up to "
+             f"{MAX_PROMPT_TOKENS} tokens is longer than lm_teacher.block_size={block}")
+        need(ra["head_len"] + ra["sample_tokens"] <= block,
+             f"radioactivity.head_len + sample_tokens is longer than lm_teacher.block_size={block}")
+        need(ra["n_embd"] % ra["n_head"] == 0,
+             f"radioactivity.n_embd={ra['n_embd']} is not divisible by n_head={ra['n_head']}")
     r = S.get("reasoning")
     if r:
         need(r["teacher"]["n_embd"] % r["teacher"]["n_head"] == 0,

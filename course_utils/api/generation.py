@@ -36,9 +36,16 @@ def prompt_ids(tokenizer, text: str) -> list[int]:
     return list(ids)
 
 
-def next_token(logits, temperature: float, top_p: float, generator):
-    """Choose each row's next token: greedy at temperature 0, else nucleus sampling."""
+def next_token(logits, temperature: float, top_p: float, generator, watermark=None,
+               prev_ids=None):
+    """Choose each row's next token: greedy at temperature 0, else nucleus sampling.
+
+    With a ``watermark`` (a :class:`course_utils.watermark.Watermark`, lesson 10) the green list
+    seeded by each row's previous token (``prev_ids``) gets its bias first; without one the
+    logits are untouched (bitwise the same choices as before the watermark existed)."""
     import torch
+    if watermark is not None:
+        logits = watermark.bias_logits(prev_ids.reshape(-1, 1), logits)
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits / temperature, dim=-1)
@@ -53,17 +60,20 @@ def next_token(logits, temperature: float, top_p: float, generator):
 
 def generate(model, tokenizer, prompt_ids: list[int], *, max_tokens: int, temperature: float,
              top_p: float, n: int, top_k_logprobs: int, stop: list[str], seed: int | None,
-             context_length: int):
-    """Sample ``n`` continuations; returns per choice (ids, logprobs, top, finish_reason)."""
+             context_length: int, watermark=None):
+    """Sample ``n`` continuations; returns per choice (ids, logprobs, top, finish_reason).
+
+    ``watermark``: the provider's green-list watermark (lesson 10), or None. The log-probabilities
+    returned stay the model's own (before the watermark's bias)."""
     import torch
     generator = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(62))
     with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         return _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
-                            top_k_logprobs, stop, generator, context_length)
+                            top_k_logprobs, stop, generator, context_length, watermark)
 
 
 def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
-                 top_k_logprobs, stop, generator, context_length):
+                 top_k_logprobs, stop, generator, context_length, watermark=None):
     import torch
     from ..lm import forward_cached
     eos = tokenizer.eos_token_id
@@ -77,7 +87,8 @@ def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n
         logits, past = forward_cached(model, ids, past, mask)
         logits = logits[:, -1, :].float().cpu()
         logp = torch.log_softmax(logits, dim=-1)
-        chosen = next_token(logits, temperature, top_p, generator)
+        chosen = next_token(logits, temperature, top_p, generator, watermark,
+                            ids[:, -1].cpu() if watermark is not None else None)
         if top_k_logprobs:
             top_v, top_i = logp.topk(top_k_logprobs, dim=-1)
         for row in range(n):
@@ -86,8 +97,10 @@ def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n
             tok = int(chosen[row])
             out_ids[row].append(tok)
             out_lp[row].append(float(logp[row, tok]))
-            if top_k_logprobs:
-                out_top[row].append(list(zip(top_i[row].tolist(), top_v[row].tolist())))
+            # one entry per token, empty without alternatives (so that `logprobs` without
+            # `top_logprobs` still lists every token)
+            out_top[row].append(list(zip(top_i[row].tolist(), top_v[row].tolist()))
+                                if top_k_logprobs else [])
             if eos is not None and tok == eos:
                 finish[row] = "stop"
             elif stop and any(s in tokenizer.decode(out_ids[row]) for s in stop):

@@ -40,7 +40,9 @@ class TeacherAPI:
     (default: a fresh file in the course cache); ``prompt_format`` turns chat messages into
     the model's text (default: the tokenizer's chat template if it has one, else the messages'
     contents joined by newlines, which suits a base model that continues text);
-    ``window_s``: the rate-limit window (60 s, as "per minute").
+    ``window_s``: the rate-limit window (60 s, as "per minute"); ``watermark``: a
+    :class:`course_utils.watermark.Watermark` applied to every completion (lesson 10). Its key
+    stays in the server: it is never part of a response, a header or the log.
     """
 
     def __init__(self, model, tokenizer, *, model_name: str = "course-teacher",
@@ -48,8 +50,9 @@ class TeacherAPI:
                  price_per_1k: float = 0.002, price_per_1k_prompt: float | None = None,
                  price_per_1k_completion: float | None = None, log_path=None,
                  prompt_format=None, max_tokens_default: int = 16, window_s: float = 60.0,
-                 host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+                 host: str = "127.0.0.1", port: int = 0, quiet: bool = True, watermark=None):
         self.model, self.tokenizer = model.eval(), tokenizer
+        self._watermark = watermark
         self.model_name = model_name
         self.key_ring = KeyRing(keys, window_s=window_s)
         if keys is None:
@@ -162,7 +165,13 @@ class TeacherAPI:
 
     def __repr__(self) -> str:
         where = self.base_url if self._httpd else "stopped"
-        return f"TeacherAPI({self.model_name!r}, {where})"
+        marked = ", watermarked" if self._watermark is not None else ""
+        return f"TeacherAPI({self.model_name!r}, {where}{marked})"
+
+    @property
+    def watermarked(self) -> bool:
+        """Whether completions carry the provider's watermark (the key itself is not shown)."""
+        return self._watermark is not None
 
     # ---- the model ------------------------------------------------------------------
     def generate(self, prompt_ids: list[int], *, max_tokens: int, temperature: float,
@@ -172,7 +181,8 @@ class TeacherAPI:
             return generation.generate(self.model, self.tokenizer, prompt_ids,
                                        max_tokens=max_tokens, temperature=temperature,
                                        top_p=top_p, n=n, top_k_logprobs=top_k_logprobs,
-                                       stop=stop, seed=seed, context_length=self.context_length)
+                                       stop=stop, seed=seed, context_length=self.context_length,
+                                       watermark=self._watermark)
 
     # ---- the endpoints ----------------------------------------------------------------
     def handle(self, path: str, key: str, policy: KeyPolicy, body: dict) -> tuple[dict, dict]:

@@ -1,0 +1,61 @@
+"""Lesson 10's checks accept the solution and reject the stub and realistic wrong answers."""
+import math
+
+import pytest
+
+from course_utils.exercises.core import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
+from course_utils.exercises.lesson10 import q1, q2, q3
+from helpers import outcome, status
+
+
+def green_step(scores, input_ids, green, delta):
+    return scores + delta * green[input_ids[:, -1]].to(scores.dtype)
+
+
+def text_z(ids, green, gamma):
+    pairs = list(zip(ids[:-1], ids[1:]))
+    g = sum(bool(green[p, t]) for p, t in pairs)
+    n = len(pairs)
+    return (g - gamma * n) / math.sqrt(n * gamma * (1 - gamma))
+
+
+def dedup_z(samples, prompts, green, gamma):
+    banned = {(a, b) for p in prompts for a, b in zip(p[:-1], p[1:])}
+    pairs = set()
+    for p, s in zip(prompts, samples):
+        ids = p[-1:] + list(s)
+        pairs |= set(zip(ids[:-1], ids[1:]))
+    pairs -= banned
+    g = sum(bool(green[a, b]) for a, b in pairs)
+    n = len(pairs)
+    return (g - gamma * n) / math.sqrt(n * gamma * (1 - gamma))
+
+
+@pytest.mark.parametrize("q, name, right", [(q1, "green_step", green_step), (q2, "text_z", text_z),
+                                            (q3, "dedup_z", dedup_z)])
+def test_accepts_the_solution_and_rejects_the_stub(q, name, right):
+    assert status(q, **{name: right}) == CORRECT, outcome(q, **{name: right})
+    assert status(q, **{name: ____}) == NOT_ATTEMPTED
+
+    def stub(*args):
+        raise NotImplementedError()
+    assert status(q, **{name: stub}) == NOT_ATTEMPTED
+    assert status(q, **{name: lambda *a: None}) == INCORRECT
+
+
+@pytest.mark.parametrize("q", [q1, q2, q3])
+def test_every_named_mistake_differs_from_the_reference(q):
+    """Each wrong function disagrees with the reference on at least one case."""
+    cases = q.cases()
+    for wrong, message in q.mistakes:
+        outputs = [wrong(*q._copy(a), **q._copy(k)) for a, k in cases]
+        assert not q._matches(q.reference, cases, outputs), message
+        verdict = outcome(q, **{q.var: wrong})
+        assert verdict.status == INCORRECT and verdict.message == message
+
+
+def test_in_place_green_step_is_named():
+    def in_place(scores, input_ids, green, delta):
+        scores += delta * green[input_ids[:, -1]].float()
+        return scores
+    assert "changed its argument" in outcome(q1, green_step=in_place).message
