@@ -248,6 +248,23 @@ SIZES: dict[str, dict[str, dict]] = {
                     steps=2000, batch_size=64, lr=2e-3, test=1000),
     },
 
+    # --- lesson 09 ---
+    # Extraction detection: simulated traffic (accounts, requests, simulated days) played through
+    # the teacher API, one log per traffic seed; completions kept short (generation is the cost).
+    "extraction_traffic": {
+        "ci":  dict(days=2, honest_per_kind=3, honest_requests=8, distillers_per_kind=1,
+                    distiller_requests=24, group_size=3, adaptive_levels=[1.0],
+                    adaptive_accounts=1, max_tokens=4, long_max_tokens=12, rpm=20, max_chars=40,
+                    seeds=[0], folds=3, prada_min=20, step=10),
+        "cpu": dict(days=5, honest_per_kind=15, honest_requests=12, distillers_per_kind=2,
+                    distiller_requests=120, group_size=4, adaptive_levels=[0.5, 1.0],
+                    adaptive_accounts=2, max_tokens=4, long_max_tokens=16, rpm=20, max_chars=60,
+                    seeds=[0, 1], folds=3, prada_min=20, step=10),
+        "gpu": dict(days=7, honest_per_kind=25, honest_requests=15, distillers_per_kind=3,
+                    distiller_requests=200, group_size=5, adaptive_levels=[0.25, 0.5, 1.0],
+                    adaptive_accounts=2, max_tokens=8, long_max_tokens=32, rpm=20, max_chars=60,
+                    seeds=[0, 1, 2], folds=3, prada_min=20, step=10),
+    },
 }
 
 
@@ -270,6 +287,9 @@ SMOKE_COUNTS: dict[str, int] = {
     # examples
     "extra_samples": 2500, "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
+    # simulated API traffic (lesson 09): a few accounts and requests of every kind
+    "honest_per_kind": 2, "honest_requests": 6, "distillers_per_kind": 1,
+    "distiller_requests": 20, "adaptive_levels": 1, "adaptive_accounts": 1,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.
