@@ -57,11 +57,18 @@ The API (a package; lesson 07, and Part III's provider)
   * ``api``           -- ``serve``, ``TeacherAPI``, ``read_log``; its modules ``protocol``
     (validation, OpenAI error shapes), ``keys`` (keys and limits; key revocation goes here),
     ``log`` (the SQLite request log), ``generation`` (sampling; the watermark goes here),
-    ``server`` (HTTP; output defences go here)
+    ``server`` (HTTP; output defences go here); lesson 09 adds accounts, revocation and
+    ``clock`` (a simulated clock for rate limits and log times)
+
+Part III -- defending models (lesson 09 on)
+  * ``traffic``       -- simulated API traffic with ground truth: honest users and distillers
+    (naive, coordinated, adaptive) played through the real server (lesson 09)
+  * ``detection``     -- per-account features from the request log, the rate rule, PRADA, a
+    classifier, clustering, TPR at 1% FPR, queries to detection, the ``Watchdog`` (lesson 09)
 
 Exercises and grading
   * ``exercises``     -- the check API (``core``) and one module of questions per lesson
-    (``lesson00`` ... ``lesson08``), importing the library, never copying it
+    (``lesson00`` ... ``lesson09``), importing the library, never copying it
   * ``grading``       -- ``course grade``: the instructor's sandboxed grader
 """
 from .config import PROFILE, doctor, get_device, seed_everything, size

@@ -254,16 +254,16 @@ SIZES: dict[str, dict[str, dict]] = {
     "extraction_traffic": {
         "ci":  dict(days=2, honest_per_kind=3, honest_requests=8, distillers_per_kind=1,
                     distiller_requests=24, group_size=3, adaptive_levels=[1.0],
-                    adaptive_accounts=1, max_tokens=4, long_max_tokens=12, rpm=20, max_chars=40,
-                    seeds=[0], folds=3, prada_min=20, step=10),
-        "cpu": dict(days=5, honest_per_kind=15, honest_requests=12, distillers_per_kind=2,
-                    distiller_requests=120, group_size=4, adaptive_levels=[0.5, 1.0],
-                    adaptive_accounts=2, max_tokens=4, long_max_tokens=16, rpm=20, max_chars=60,
-                    seeds=[0, 1], folds=3, prada_min=20, step=10),
+                    adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
+                    max_chars=40, seeds=[0], folds=3, prada_min=10, step=5),
+        "cpu": dict(days=5, honest_per_kind=12, honest_requests=12, distillers_per_kind=2,
+                    distiller_requests=100, group_size=4, adaptive_levels=[0.5, 1.0],
+                    adaptive_accounts=2, apps=4, max_tokens=4, long_max_tokens=16, rpm=20,
+                    max_chars=60, seeds=[0, 1], folds=3, prada_min=10, step=10),
         "gpu": dict(days=7, honest_per_kind=25, honest_requests=15, distillers_per_kind=3,
                     distiller_requests=200, group_size=5, adaptive_levels=[0.25, 0.5, 1.0],
-                    adaptive_accounts=2, max_tokens=8, long_max_tokens=32, rpm=20, max_chars=60,
-                    seeds=[0, 1, 2], folds=3, prada_min=20, step=10),
+                    adaptive_accounts=2, apps=6, max_tokens=8, long_max_tokens=32, rpm=20,
+                    max_chars=60, seeds=[0, 1, 2], folds=3, prada_min=20, step=10),
     },
 }
 
@@ -289,7 +289,7 @@ SMOKE_COUNTS: dict[str, int] = {
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
     # simulated API traffic (lesson 09): a few accounts and requests of every kind
     "honest_per_kind": 2, "honest_requests": 6, "distillers_per_kind": 1,
-    "distiller_requests": 20, "adaptive_levels": 1, "adaptive_accounts": 1,
+    "distiller_requests": 20, "adaptive_levels": 1, "adaptive_accounts": 1, "apps": 1,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.

@@ -32,7 +32,7 @@ __all__ = ["prompts_of", "account_features", "FEATURES", "ngram_diversity", "pra
            "prada_statistic", "prada_scores", "rate_scores", "peak_per_hour", "classifier_scores",
            "threshold_at_fpr", "tpr_at_fpr", "roc_table", "queries_to_detection",
            "cluster_accounts", "Watchdog", "embed_prompts", "harvest_costs",
-           "evaluate_detectors", "group_found"]
+           "evaluate_detectors", "group_found", "plot_roc", "plot_arms_race"]
 
 FEATURES = ("requests_per_day", "peak_per_hour", "prompt_tokens", "completion_tokens",
             "max_tokens", "cost_per_day", "logprob_share", "top_logprobs", "distinct_bigrams",
@@ -257,12 +257,12 @@ def classifier_scores(features, labels, groups=None, n_folds: int = 3, seed: int
 
     def predict(rows):
         xr = rows[list(FEATURES)].to_numpy(float)
+        which = np.array([fold_of.get(name, -1) for name in rows.index])
         out = np.zeros(len(rows))
-        for j, name in enumerate(rows.index):
-            if name in fold_of:
-                out[j] = models[fold_of[name]].predict_proba(xr[j:j + 1])[0, 1]
-            else:
-                out[j] = np.mean([m.predict_proba(xr[j:j + 1])[0, 1] for m in models])
+        for k, m in enumerate(models):
+            p = m.predict_proba(xr)[:, 1]
+            out[which == k] = p[which == k]
+            out[which == -1] += p[which == -1] / len(models)
         return pd.Series(out, index=rows.index, name="classifier")
 
     return pd.Series(scores, index=features.index, name="classifier"), predict
@@ -496,3 +496,47 @@ def group_found(clusters, truth, group: str = "group-1") -> dict:
     inside = set(clusters.index[clusters == best])
     return dict(cluster=best, recall=len(inside & members) / len(members),
                 precision=len(inside & members) / len(inside))
+
+
+# --------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------
+def plot_roc(results, ax=None, max_fpr: float = 0.01):
+    """ROC curves of each detector on the held-out accounts of one or more runs of
+    :func:`evaluate_detectors` (curves of every run drawn thin, the 1% line marked), with the
+    false-positive rate on a log axis: the region left of 1% is the one that matters."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+    results = results if isinstance(results, (list, tuple)) else [results]
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    colors = dict(rate="tab:gray", prada="tab:orange", classifier="tab:blue")
+    for i, r in enumerate(results):
+        test = r["test"]
+        y = r["truth"]["distiller"].astype(int).to_numpy()[test]
+        for name in r["scores"]:
+            fpr, tpr, _ = roc_curve(y, r["scores"][name].to_numpy()[test])
+            ax.step(np.maximum(fpr, 1e-3), tpr, where="post", color=colors.get(name),
+                    alpha=0.8, label=name if i == 0 else None)
+    ax.axvline(max_fpr, color="red", ls="--", lw=1, label=f"FPR = {max_fpr:.0%}")
+    ax.set(xscale="log", xlim=(1e-3, 1.05), ylim=(-0.02, 1.02),
+           xlabel="false-positive rate (honest accounts flagged; 1e-3 = none)",
+           ylabel="true-positive rate (distillers flagged)", title="ROC on held-out accounts")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_arms_race(costs, ax=None):
+    """Each distilling strategy: its detection rate (at the 1% operating point) against what it
+    pays per 1,000 harvested tokens in account-days (log axis)."""
+    import matplotlib.pyplot as plt
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for name, row in costs.iterrows():
+        adaptive = str(name).startswith("adaptive")
+        ax.scatter(row["detected"], row["account_days_per_1k_tokens"], s=60,
+                   color="tab:red" if adaptive else "tab:blue", marker="s" if adaptive else "o")
+        ax.annotate(str(name), (row["detected"], row["account_days_per_1k_tokens"]),
+                    textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(yscale="log", xlim=(-0.05, 1.15), xlabel="share of the strategy's accounts flagged",
+           ylabel="account-days per 1,000 harvested tokens",
+           title="The arms race: evading costs time and identities")
+    return ax

@@ -16,9 +16,13 @@ Honest kinds (``HONEST_KINDS``):
   hours, a few per session, sometimes asked again;
 * ``developer`` -- questions about the functions of one standard-library module;
 * ``burst``     -- a developer testing a script: bursts of quick, similar requests;
-* ``repeater``  -- the same few questions every working day (a cron job, a forgetful user).
+* ``repeater``  -- the same few questions every working day (a cron job, a forgetful user);
+* ``app``       -- a product built on the API: its users' texts wrapped in one or two templates,
+  as many requests as a distiller, in one busy window of a few hours (the hard case: it looks
+  like a distiller to a rate rule and to template counts).
 
-Distiller strategies (``DISTILLER_KINDS``), all around the clock at a steady pace:
+Distiller strategies (``DISTILLER_KINDS``), scripts at a steady pace (one request every 20-90
+simulated seconds, far under the rate limit), whatever the hour:
 
 * ``snippets``      -- lesson 07's random corpus snippets with top-5 log-probabilities;
 * ``coverage``      -- lesson 07's coverage prompts (greedy over candidates);
@@ -45,10 +49,11 @@ from dataclasses import asdict, dataclass, field
 from .api.clock import DAY, HOUR
 
 __all__ = ["HONEST_KINDS", "DISTILLER_KINDS", "Account", "Request", "TrafficPlan",
-           "plan_traffic", "run_traffic", "traffic_log", "doc_topics", "module_names",
+           "plan_traffic", "run_traffic", "traffic_log", "traffic_runs", "doc_topics",
+           "module_names", "PLAN_KEYS",
            "QUESTION_FORMS"]
 
-HONEST_KINDS = ("chat", "developer", "burst", "repeater")
+HONEST_KINDS = ("chat", "developer", "burst", "repeater", "app")
 DISTILLER_KINDS = ("snippets", "coverage", "step_by_step", "logprobs", "long", "coordinated")
 
 QUESTION_FORMS = (
@@ -65,6 +70,9 @@ _DEV_FORMS = (
     "What are the arguments of {m}.{f}?",
 )
 _BURST_FORMS = ("Fix this line: {s}", "Does this parse: {s}", "Rewrite: {s}", "Check: {s}")
+_APP_FORMS = ("Summarize for a customer: {s}", "Explain this to a new user: {s}",
+              "Translate into plain English: {s}", "Write a tooltip for: {s}",
+              "Suggest a title for: {s}", "Proofread: {s}")
 _STEP = "Explain step by step: {s}"
 _GROUP = "Continue the documentation: {s}"
 _MODULES = ("json", "os.path", "re", "itertools", "functools", "collections", "datetime",
@@ -157,13 +165,14 @@ def _snippets(texts, n, rng, max_chars):
 def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int = 10,
                  honest_requests: int = 20, distillers_per_kind: int = 2,
                  distiller_requests: int = 150, group_size: int = 4,
-                 adaptive_levels=(0.5, 1.0), adaptive_accounts: int = 2,
+                 adaptive_levels=(0.5, 1.0), adaptive_accounts: int = 2, apps: int = 2,
                  max_tokens: int = 8, long_max_tokens: int = 24, rpm: int = 20,
                  max_chars: int = 60) -> TrafficPlan:
     """A schedule of honest and distilling accounts over ``days`` simulated days.
 
     ``texts``: the corpus distillers cut prompts from (lesson 07's). Honest accounts send about
-    ``honest_requests`` requests each (Poisson), distillers ``distiller_requests`` each; the
+    ``honest_requests`` requests each (Poisson), except ``apps`` product accounts that send
+    about ``distiller_requests``; distillers send ``distiller_requests`` each; the
     ``coordinated`` group shares ``group_size * distiller_requests`` prompts among
     ``group_size`` accounts; an adaptive distiller of level ``a`` buys the same
     ``adaptive_accounts * distiller_requests`` prompts over ``ceil(adaptive_accounts *
@@ -194,8 +203,20 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
         return rng.choice(QUESTION_FORMS).format(x=x, y=y)
 
     # ---- honest users -----------------------------------------------------------------
+    for _ in range(apps):     # products built on the API: busy, templated, by day and night
+        acc = new_account("app", False)
+        n = max(3, _poisson(rng, distiller_requests))
+        forms = rng.sample(_APP_FORMS, 2)
+        user_texts = _snippets(texts, n, rng, max_chars)
+        prompts = [rng.choice(forms).format(s=rng.choice(user_texts[:max(1, i)]) if
+                                            rng.random() < 0.15 else user_texts[i])
+                   for i in range(n)]
+        # its users arrive at random during one busy window of 4-8 hours (a launch, a campaign)
+        start = rng.randrange(int(days)) * DAY + rng.uniform(8, 14) * HOUR
+        times = sorted(start + rng.uniform(0, rng.uniform(4, 8) * HOUR) for _ in range(n))
+        add(acc, times, prompts, temp=0.7)
     for _ in range(honest_per_kind):
-        for kind in HONEST_KINDS:
+        for kind in HONEST_KINDS[:-1]:
             acc = new_account(kind, False)
             n = max(3, _poisson(rng, honest_requests))
             off = rng.uniform(-2, 2)
@@ -248,12 +269,11 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
     def steady_start(span):
         return rng.uniform(0, max(days * DAY - span, 1.0))
 
-    min_gap = 60.0 / max(rpm, 1)
     n = distiller_requests
     for _ in range(distillers_per_kind):
         for kind in DISTILLER_KINDS[:-1]:
             acc = new_account(kind, True)
-            gap = rng.uniform(3, 6) * min_gap
+            gap = rng.uniform(20, 90)          # a patient script: far under the rate limit
             times = _steady(rng, steady_start(n * gap), n, gap)
             if kind == "coverage":
                 from .harvest import max_coverage
@@ -270,7 +290,7 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
     start = rng.uniform(0, days * DAY / 3)
     for g in range(group_size):
         acc = new_account("coordinated", True, group="group-1")
-        gap = rng.uniform(8, 12) * min_gap
+        gap = rng.uniform(120, 360)             # each account slower than most honest bursts
         add(acc, _steady(rng, start + rng.uniform(0, HOUR), n, gap), shared[g::group_size],
             k=10)
     # adaptive distillers
@@ -287,7 +307,7 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
             if rng.random() < level:       # paces like an honest user: working-hour sessions
                 times = _working_sessions(rng, days, m, off, think_s=90, per_session=(3, 10))
             else:
-                gap = rng.uniform(3, 6) * min_gap * (1 + 10 * level)
+                gap = rng.uniform(20, 90) * (1 + 10 * level)
                 times = _steady(rng, steady_start(m * gap), m, gap, jitter=0.1 + level)
             k = 0 if rng.random() < level else 5
             add(acc, times, mine, k=k)
@@ -304,6 +324,7 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
                   honest_requests=honest_requests, distillers_per_kind=distillers_per_kind,
                   distiller_requests=distiller_requests, group_size=group_size,
                   adaptive_levels=list(adaptive_levels), adaptive_accounts=adaptive_accounts,
+                  apps=apps,
                   max_tokens=max_tokens, long_max_tokens=long_max_tokens, rpm=rpm,
                   max_chars=max_chars)
     return TrafficPlan(accounts, requests, config)
@@ -370,8 +391,8 @@ def traffic_log(model, tokenizer, texts, *, price_in: float = 0.0025, price_out:
                 progress: bool = True, retrain: bool = False, **plan_kwargs):
     """Plan traffic, play it against a fresh server for ``model``, and return
     ``(log, plan)``: the request log (a DataFrame, :func:`course_utils.api.read_log`) and the
-    :class:`TrafficPlan` (ground truth). Cached on disk, keyed on the plan's settings, the
-    prices, the model's parameters and the corpus. Taught in lesson 09.
+    :class:`TrafficPlan` (ground truth). Cached on disk, keyed on the plan's settings and its
+    whole schedule, the prices, the model's parameters and the corpus. Taught in lesson 09.
     """
     import hashlib
 
@@ -386,8 +407,10 @@ def traffic_log(model, tokenizer, texts, *, price_in: float = 0.0025, price_out:
     for name, p in sorted(model.state_dict().items()):
         weights.update(name.encode())
         weights.update(p.detach().cpu().float().numpy().tobytes()[:4096])
-    key = dict(plan=plan.config, price_in=price_in, price_out=price_out, corpus=h.hexdigest(),
-               model=weights.hexdigest(), version=1)
+    schedule = hashlib.sha1(json.dumps([asdict(r) for r in plan.requests] +
+                                       [asdict(a) for a in plan.accounts]).encode())
+    key = dict(plan=plan.config, schedule=schedule.hexdigest(), price_in=price_in,
+               price_out=price_out, corpus=h.hexdigest(), model=weights.hexdigest(), version=1)
     path = cache_entry("traffic", "log", key)
 
     def build():
@@ -414,3 +437,18 @@ def traffic_log(model, tokenizer, texts, *, price_in: float = 0.0025, price_out:
 
     log, _ = cached(path, build, save, load, retrain=retrain, what="traffic log")
     return log, plan
+
+
+PLAN_KEYS = ("days", "honest_per_kind", "honest_requests", "distillers_per_kind",
+             "distiller_requests", "group_size", "adaptive_levels", "adaptive_accounts", "apps",
+             "max_tokens", "long_max_tokens", "rpm", "max_chars")
+
+
+def traffic_runs(model, tokenizer, texts, sizes, progress: bool = True) -> dict:
+    """``{seed: (log, plan)}``: one cached :func:`traffic_log` per seed in ``sizes.seeds``, with
+    the plan's settings read from ``sizes`` (``size("extraction_traffic")``). The lesson and its
+    results tests call this with the same arguments, so they share the cached logs.
+    Taught in lesson 09."""
+    args = {k: getattr(sizes, k) for k in PLAN_KEYS}
+    return {seed: traffic_log(model, tokenizer, texts, seed=seed, progress=progress, **args)
+            for seed in sizes.seeds}
