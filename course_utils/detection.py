@@ -166,15 +166,17 @@ def prada_distances(vectors) -> np.ndarray:
     """For each query after the first, its smallest L2 distance to the account's earlier
     queries (the PRADA set of distances). ``vectors``: one row per query, in order.
     Taught in lesson 09."""
-    x = vectors.toarray() if hasattr(vectors, "toarray") else np.asarray(vectors, float)
+    x = vectors if hasattr(vectors, "toarray") else np.asarray(vectors, float)
     if x.ndim != 2:
         raise ValueError(f"prada_distances takes one vector per row (2-D), not shape {x.shape}.")
-    if len(x) < 2:
+    if x.shape[0] < 2:
         return np.zeros(0)
-    sq = (x * x).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2 * x @ x.T
+    gram = x @ x.T                                  # sparse stays sparse: n x n only
+    gram = gram.toarray() if hasattr(gram, "toarray") else np.asarray(gram)
+    sq = np.diag(gram)
+    d2 = sq[:, None] + sq[None, :] - 2 * gram
     d = np.sqrt(np.clip(d2, 0, None))
-    return np.array([d[i, :i].min() for i in range(1, len(x))])
+    return np.array([d[i, :i].min() for i in range(1, x.shape[0])])
 
 
 def prada_statistic(distances) -> float:
@@ -219,7 +221,7 @@ def rate_scores(log, first: int | None = None):
 # --------------------------------------------------------------------------------------
 def _model(seed):
     from sklearn.ensemble import RandomForestClassifier
-    return RandomForestClassifier(n_estimators=300, min_samples_leaf=2, random_state=seed,
+    return RandomForestClassifier(n_estimators=150, min_samples_leaf=2, random_state=seed,
                                   class_weight="balanced", n_jobs=1)
 
 

@@ -62,6 +62,16 @@ def generate(model, tokenizer, prompt_ids: list[int], *, max_tokens: int, temper
                             top_k_logprobs, stop, generator, context_length)
 
 
+def _cache_kwarg(model, past) -> dict:
+    """The key-value cache as the model's forward takes it: ``cache`` in recent transformers
+    (which warn about ``past_key_values``), ``past_key_values`` before."""
+    if past is None:
+        return {}
+    import inspect
+    params = inspect.signature(model.forward).parameters
+    return {"cache" if "cache" in params else "past_key_values": past}
+
+
 def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
                  top_k_logprobs, stop, generator, context_length):
     import torch
@@ -72,8 +82,10 @@ def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n
     finish = [None] * n
     past = None
     for step in range(max_tokens):
-        result = model(input_ids=ids, past_key_values=past, use_cache=True)
-        past = result.past_key_values
+        result = model(input_ids=ids, use_cache=True, **_cache_kwarg(model, past))
+        past = result.get("cache")
+        if past is None:
+            past = result.get("past_key_values")
         logits = result.logits[:, -1, :].float().cpu()
         logp = torch.log_softmax(logits, dim=-1)
         chosen = next_token(logits, temperature, top_p, generator)
