@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 
 from .api.clock import DAY, HOUR
 
-__all__ = ["HONEST_KINDS", "DISTILLER_KINDS", "Account", "Request", "TrafficPlan",
+__all__ = ["HONEST_KINDS", "DISTILLER_KINDS", "Account", "PlannedRequest", "TrafficPlan",
            "plan_traffic", "run_traffic", "traffic_log", "traffic_runs", "doc_topics",
            "module_names", "PLAN_KEYS",
            "QUESTION_FORMS"]
@@ -103,7 +103,7 @@ class Account:
 
 
 @dataclass
-class Request:
+class PlannedRequest:
     """One planned request: when, who, what."""
     t: float
     account: str
@@ -197,7 +197,7 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
 
     def add(acc, times, prompts, mt=max_tokens, k=0, temp=1.0):
         for t, p in zip(times, prompts):
-            requests.append(Request(float(t), acc.name, p[:2 * max_chars], int(mt), int(k), temp))
+            requests.append(PlannedRequest(float(t), acc.name, p[:2 * max_chars], int(mt), int(k), temp))
 
     def ask(x, y):
         return rng.choice(QUESTION_FORMS).format(x=x, y=y)
