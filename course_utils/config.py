@@ -343,6 +343,12 @@ def size_problems(profile: str, table: dict | None = None) -> list[str]:
                  f"lm_kd.top_ks={kd['top_ks']} asks for more tokens than lm_teacher.vocab_size={vocab}")
             need(kd["n_embd"] % kd["n_head"] == 0,
                  f"lm_kd.n_embd={kd['n_embd']} is not divisible by n_head={kd['n_head']}")
+        traffic = S.get("extraction_traffic")
+        if traffic:   # a prompt of up to 2 * max_chars characters: at most max_chars tokens
+            need(max(traffic["max_tokens"], traffic["long_max_tokens"]) + traffic["max_chars"]
+                 <= block, f"extraction_traffic: completions of up to "
+                 f"{traffic['long_max_tokens']} tokens after prompts of up to "
+                 f"{traffic['max_chars']} tokens do not fit lm_teacher.block_size={block}")
         api = S.get("api_distill")
         if api:
             need(api["max_tokens"] + MAX_PROMPT_TOKENS <= block,

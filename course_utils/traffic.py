@@ -197,7 +197,8 @@ def plan_traffic(texts, *, seed: int = 0, days: float = 5, honest_per_kind: int 
 
     def add(acc, times, prompts, mt=max_tokens, k=0, temp=1.0):
         for t, p in zip(times, prompts):
-            requests.append(PlannedRequest(float(t), acc.name, p[:2 * max_chars], int(mt), int(k), temp))
+            requests.append(PlannedRequest(float(t), acc.name, p[:2 * max_chars], int(mt),
+                                           int(k), temp))
 
     def ask(x, y):
         return rng.choice(QUESTION_FORMS).format(x=x, y=y)
