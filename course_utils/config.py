@@ -288,8 +288,8 @@ SMOKE_COUNTS: dict[str, int] = {
     "extra_samples": 2500, "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
     # simulated API traffic (lesson 09): a few accounts and requests of every kind
-    "honest_per_kind": 2, "honest_requests": 6, "distillers_per_kind": 1,
-    "distiller_requests": 20, "adaptive_levels": 1, "adaptive_accounts": 1, "apps": 1,
+    "honest_per_kind": 1, "honest_requests": 4, "distillers_per_kind": 1,
+    "distiller_requests": 12, "adaptive_levels": 1, "adaptive_accounts": 1, "apps": 1,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.
