@@ -54,6 +54,24 @@ Part II -- distilling language models (lessons 05-08)
   * ``reasoning``     -- long addition with checkable chains of thought, verifier, rejection
     sampling, the reasoning teacher (lesson 08)
 
+The API (a package; lesson 07, and Part III's provider)
+  * ``api``           -- ``serve``, ``TeacherAPI``, ``read_log``; its modules ``protocol``
+    (validation, OpenAI error shapes), ``keys`` (keys and limits; key revocation goes here),
+    ``log`` (the SQLite request log), ``generation`` (sampling; the watermark goes here),
+    ``server`` (HTTP; output defences go here); lesson 09 adds accounts, revocation and
+    ``clock`` (a simulated clock for rate limits and log times)
+
+Part III -- defending models (lessons 09-12)
+  * ``traffic``       -- simulated API traffic with ground truth: honest users and distillers
+    (naive, coordinated, adaptive) played through the real server (lesson 09)
+  * ``detection``     -- per-account features from the request log, the rate rule, PRADA, a
+    classifier, clustering, TPR at 1% FPR, queries to detection, the ``Watchdog`` (lesson 09)
+  * ``watermark``     -- the green-list watermark (transformers' seeding), its z-test and
+    ``WatermarkDetector`` twin, coloured tokens, edits that break it, radioactivity scores
+    (naive, de-duplicated, open-weights) (lesson 10)
+  * ``radioactivity`` -- watermarked and clean harvests through the API, students on a
+    watermarked share (cached), their samples and test tables (lesson 10)
+
 Part IV -- the capstone (lesson 13)
   * ``code_corpus``   -- the standard library's own source as a code corpus, split by module;
     packed blocks sized by ``size("code_lm")``
@@ -63,22 +81,9 @@ Part IV -- the capstone (lesson 13)
   * ``capstone_run``  -- the same training as a script under ``accelerate launch`` (DDP; FSDP
     next), its config in one TOML file, atomic checkpoints and resume
 
-The API (a package; lesson 07, and Part III's provider)
-  * ``api``           -- ``serve``, ``TeacherAPI``, ``read_log``; its modules ``protocol``
-    (validation, OpenAI error shapes), ``keys`` (keys and limits; key revocation goes here),
-    ``log`` (the SQLite request log), ``generation`` (sampling; the watermark goes here),
-    ``server`` (HTTP; output defences go here)
-
-Part III -- defending models (lessons 09-12)
-  * ``watermark``     -- the green-list watermark (transformers' seeding), its z-test and
-    ``WatermarkDetector`` twin, coloured tokens, edits that break it, radioactivity scores
-    (naive, de-duplicated, open-weights) (lesson 10)
-  * ``radioactivity`` -- watermarked and clean harvests through the API, students on a
-    watermarked share (cached), their samples and test tables (lesson 10)
-
 Exercises and grading
   * ``exercises``     -- the check API (``core``) and one module of questions per lesson
-    (``lesson00`` ... ``lesson08``, ``lesson13``), importing the library, never copying it
+    (``lesson00`` ... ``lesson10``, ``lesson13``), importing the library, never copying it
   * ``grading``       -- ``course grade``: the instructor's sandboxed grader
 """
 from .config import PROFILE, doctor, get_device, seed_everything, size

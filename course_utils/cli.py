@@ -55,6 +55,9 @@ def serve_main(argv=None) -> int:
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute per key")
     parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per key")
     parser.add_argument("--price", type=float, default=0.002, help="dollars per 1K tokens")
+    parser.add_argument("--account", action="append", default=[], metavar="NAME",
+                        help="open an account NAME with its own key (repeat for several); "
+                        "each gets the --rpm/--tpm limits")
     parser.add_argument("--log", default=None, help="SQLite request log (default: in the cache)")
     parser.add_argument("--watermark-key", type=int, default=None,
                         help="watermark every completion with this secret key (lesson 10)")
@@ -84,11 +87,22 @@ def serve_main(argv=None) -> int:
         api = TeacherAPI(model, tokenizer, model_name=args.model_name or args.model, keys=keys,
                          rpm=args.rpm, tpm=args.tpm, price_per_1k=args.price,
                          log_path=args.log, port=args.port, quiet=False, watermark=watermark)
+        for name in args.account:
+            api.add_account(name, rpm=args.rpm, tpm=args.tpm)
         api.start()
+    except ValueError as error:
+        print(f"course serve: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"course serve: cannot listen on port {args.port}: {error}", file=sys.stderr)
         return 2
-    print(f"API key: {api.api_key}\nPress Ctrl-C to stop.", flush=True)
+    print(f"API key: {api.api_key}", flush=True)
+    if args.account:
+        print("Accounts (name: key):")
+        for key, policy in api.keys.items():
+            if policy.name in args.account:
+                print(f"  {policy.name}: {key}")
+    print("Press Ctrl-C to stop.", flush=True)
     api.serve_forever()
     print("Stopped.")
     return 0

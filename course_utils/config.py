@@ -287,6 +287,22 @@ SIZES: dict[str, dict[str, dict]] = {
                     price=0.35),
     },
 
+    # --- lesson 09 ---
+    # Extraction detection: simulated traffic (accounts, requests, simulated days) played through
+    # the teacher API, one log per traffic seed; completions kept short (generation is the cost).
+    "extraction_traffic": {
+        "ci":  dict(days=2, honest_per_kind=3, honest_requests=8, distillers_per_kind=1,
+                    distiller_requests=24, group_size=3, adaptive_levels=[1.0],
+                    adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
+                    max_chars=40, seeds=[0], folds=3, prada_min=10, step=10),
+        "cpu": dict(days=5, honest_per_kind=12, honest_requests=12, distillers_per_kind=2,
+                    distiller_requests=60, group_size=4, adaptive_levels=[0.5, 1.0],
+                    adaptive_accounts=2, apps=4, max_tokens=4, long_max_tokens=16, rpm=20,
+                    max_chars=60, seeds=[0, 1], folds=3, prada_min=10, step=10),
+        "gpu": dict(days=7, honest_per_kind=25, honest_requests=15, distillers_per_kind=3,
+                    distiller_requests=200, group_size=4, adaptive_levels=[0.25, 0.5, 1.0],
+                    adaptive_accounts=2, apps=6, max_tokens=8, long_max_tokens=32, rpm=20,
+                    max_chars=60, seeds=[0, 1, 2], folds=3, prada_min=20, step=10),
     # --- lesson 10 ---
     # The green-list watermark on the lesson-05 teacher: texts generated (prompt_len tokens of
     # human text, then max_new_tokens), the biases swept for its cost, the prefix lengths for
@@ -346,6 +362,9 @@ SMOKE_COUNTS: dict[str, int] = {
     "extra_samples": 2500, "transfer_samples": 2000, "scratch_epochs": 1, "curve_sizes": 1,
     "n_train": 256, "eval_blocks": 4, "valid_blocks": 4,
     "base_prompts": 2, "prompts": 16, "samples": 2, "test": 16,
+    # simulated API traffic (lesson 09): a few accounts and requests of every kind
+    "honest_per_kind": 1, "honest_requests": 4, "distillers_per_kind": 1,
+    "distiller_requests": 12, "adaptive_levels": 1, "adaptive_accounts": 1, "apps": 1,
     "code_chars": 60_000, "bench_steps": 2,
     # lesson 10: texts generated, watermarked shares and harvest sizes swept, biases and edit
     # fractions swept, student samples, keys of the null and of the calibration
@@ -404,6 +423,12 @@ def size_problems(profile: str, table: dict | None = None) -> list[str]:
                  f"lm_kd.top_ks={kd['top_ks']} asks for more tokens than lm_teacher.vocab_size={vocab}")
             need(kd["n_embd"] % kd["n_head"] == 0,
                  f"lm_kd.n_embd={kd['n_embd']} is not divisible by n_head={kd['n_head']}")
+        traffic = S.get("extraction_traffic")
+        if traffic:   # a prompt of up to 2 * max_chars characters: at most max_chars tokens
+            need(max(traffic["max_tokens"], traffic["long_max_tokens"]) + traffic["max_chars"]
+                 <= block, f"extraction_traffic: completions of up to "
+                 f"{traffic['long_max_tokens']} tokens after prompts of up to "
+                 f"{traffic['max_chars']} tokens do not fit lm_teacher.block_size={block}")
         api = S.get("api_distill")
         if api:
             need(api["max_tokens"] + MAX_PROMPT_TOKENS <= block,

@@ -35,19 +35,25 @@ The parts, one module each:
 
 * :mod:`.protocol`   -- request validation, OpenAI error shapes, response JSON;
 * :mod:`.keys`       -- API keys and their per-minute limits (:class:`KeyRing`);
+* :mod:`.clock`      -- the wall clock, or a simulated one (:class:`SimClock`);
 * :mod:`.log`        -- the SQLite request log and :func:`read_log`;
 * :mod:`.generation` -- prompt to token ids, sampling with log-probabilities, stop sequences;
 * :mod:`.server`     -- the HTTP server, :class:`TeacherAPI` and :func:`serve`.
+
+Lesson 09 adds accounts (:meth:`TeacherAPI.add_account`, one key each), key revocation
+(:meth:`TeacherAPI.revoke`: ``403``, logged) and a simulated clock (:mod:`.clock`) that rate
+limits and log rows follow.
 
 Where Part III's provider options go: key revocation in :class:`~.keys.KeyRing`
 (``authenticate``), the watermark in :func:`~.generation.next_token` (the one place a token
 is chosen), output defences in :meth:`~.server.TeacherAPI.complete` (the one place that
 decides what leaves the server).
 """
+from .clock import SimClock, WallClock
 from .keys import KeyPolicy, KeyRing
 from .log import read_log
 from .protocol import MAX_N, MAX_TOP_LOGPROBS, APIError
 from .server import TeacherAPI, running_servers, serve, stop_all
 
-__all__ = ["KeyPolicy", "KeyRing", "TeacherAPI", "serve", "read_log", "APIError",
+__all__ = ["KeyPolicy", "KeyRing", "SimClock", "WallClock", "TeacherAPI", "serve", "read_log", "APIError",
            "MAX_TOP_LOGPROBS", "MAX_N", "running_servers", "stop_all"]

@@ -4,8 +4,11 @@
 missing or unknown key, and limits each key's requests and tokens per minute over a sliding
 window (``429`` with ``Retry-After``, as the real service does). Taught in lesson 07.
 
-Part III adds key revocation here: a revoked key is one :meth:`KeyRing.authenticate`
-refuses; everything that asks "may this key call?" goes through that one method.
+Lesson 09 adds accounts and revocation: :meth:`KeyRing.add_account` gives an account its one
+key (names are unique), :meth:`KeyRing.accounts` lists them, and :meth:`KeyRing.revoke` cuts
+one off: :meth:`KeyRing.authenticate` (the one method that asks "may this key call?") then
+answers ``403`` with OpenAI's error shape. The sliding window follows ``clock`` (a
+:class:`~.clock.SimClock` in lesson 09, so simulated hours pass in seconds).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ class KeyPolicy:
     name: str
     rpm: int | None = None
     tpm: int | None = None
+    revoked: bool = False
+    revoked_reason: str = ""
 
 
 @dataclass
@@ -45,7 +50,8 @@ def _masked(key: str) -> str:
 class KeyRing:
     """The keys of one server and their sliding-window usage (thread-safe)."""
 
-    def __init__(self, keys: dict | None = None, window_s: float = 60.0):
+    def __init__(self, keys: dict | None = None, window_s: float = 60.0, clock=None):
+        self.clock = clock if clock is not None else time.monotonic
         self.keys: dict[str, KeyPolicy] = {
             k: (v if isinstance(v, KeyPolicy) else KeyPolicy(**v)) for k, v in (keys or {}).items()}
         self.window_s = float(window_s)
@@ -59,6 +65,48 @@ class KeyRing:
         self.keys[key] = KeyPolicy(name, rpm=rpm, tpm=tpm)
         return key
 
+    def add_account(self, name: str, rpm: int | None = None, tpm: int | None = None,
+                    key: str | None = None) -> str:
+        """Open an account ``name`` with its one key (and its own limits); returns the key.
+
+        Account names are unique: a second account of the same name is refused. Taught in
+        lesson 09.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"An account needs a non-empty name, not {name!r}.")
+        if any(p.name == name for p in self.keys.values()):
+            raise ValueError(f"There is already an account named {name!r}: one key per "
+                             "account (revoke it, or choose another name).")
+        return self.add(name, rpm=rpm, tpm=tpm, key=key)
+
+    def accounts(self) -> list[dict]:
+        """Every key: ``name``, masked ``key``, ``rpm``, ``tpm``, ``revoked`` (and why)."""
+        return [dict(name=p.name, key=_masked(k), rpm=p.rpm, tpm=p.tpm, revoked=p.revoked,
+                     revoked_reason=p.revoked_reason) for k, p in self.keys.items()]
+
+    def _find(self, key_or_name: str) -> str:
+        if key_or_name in self.keys:
+            return key_or_name
+        found = [k for k, p in self.keys.items() if p.name == key_or_name]
+        if not found:
+            raise KeyError(f"No key or account named {key_or_name!r}.")
+        return found[0]
+
+    def revoke(self, key_or_name: str, reason: str = "extraction of model outputs") -> str:
+        """Revoke an account's key (given the key or the account name); its next request gets
+        ``403``. Returns the account name. Taught in lesson 09."""
+        with self._lock:
+            policy = self.keys[self._find(key_or_name)]
+            policy.revoked, policy.revoked_reason = True, str(reason)
+            return policy.name
+
+    def restore(self, key_or_name: str) -> str:
+        """Undo :meth:`revoke` (a customer blocked by mistake); returns the account name."""
+        with self._lock:
+            policy = self.keys[self._find(key_or_name)]
+            policy.revoked, policy.revoked_reason = False, ""
+            return policy.name
+
     def authenticate(self, authorization: str) -> tuple[str, KeyPolicy]:
         """The key and policy of an ``Authorization: Bearer KEY`` header, or a 401."""
         header = authorization or ""
@@ -70,6 +118,13 @@ class KeyRing:
         if policy is None:
             raise APIError(401, f"Incorrect API key provided: {_masked(key)}.",
                            code="invalid_api_key")
+        if policy.revoked:
+            error = APIError(403, f"The API key of account '{policy.name}' has been revoked "
+                             f"({policy.revoked_reason}). Contact the provider if you believe "
+                             "this is a mistake.", type="invalid_request_error",
+                             code="key_revoked")
+            error.key, error.policy = key, policy   # so that the server logs who it refused
+            raise error
         return key, policy
 
     def admit(self, key: str, policy: KeyPolicy, tokens: int) -> list:
@@ -77,7 +132,7 @@ class KeyRing:
 
         Returns the usage record; :meth:`charge` later corrects it to the tokens really used.
         """
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             usage = self._usage.setdefault(key, _Usage())
             while usage.events and usage.events[0][0] <= now - self.window_s:

@@ -58,6 +58,9 @@ class RequestLog:
         sql = f"INSERT INTO requests ({', '.join(LOG_COLUMNS)}) VALUES " \
               f"({', '.join('?' * len(LOG_COLUMNS))})"
         with self._lock, self._connect() as db:
+            # WAL with synchronous=NORMAL: a commit is atomic and never corrupts the file, but
+            # skips the disk flush (a power cut may lose the last rows; 20 ms a row saved)
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("BEGIN IMMEDIATE")
             db.execute(sql, values)
             db.execute("COMMIT")

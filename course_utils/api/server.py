@@ -40,9 +40,11 @@ class TeacherAPI:
     (default: a fresh file in the course cache); ``prompt_format`` turns chat messages into
     the model's text (default: the tokenizer's chat template if it has one, else the messages'
     contents joined by newlines, which suits a base model that continues text);
-    ``window_s``: the rate-limit window (60 s, as "per minute"); ``watermark``: a
-    :class:`course_utils.watermark.Watermark` applied to every completion (lesson 10). Its key
-    stays in the server: it is never part of a response, a header or the log.
+    ``window_s``: the rate-limit window (60 s, as "per minute"); ``clock``: what time it is
+    for rate limits and log rows (default the wall clock; a :class:`~.clock.SimClock` in
+    lesson 09); ``watermark``: a :class:`course_utils.watermark.Watermark` applied to every
+    completion (lesson 10). Its key stays in the server: it is never part of a response, a
+    header or the log.
     """
 
     def __init__(self, model, tokenizer, *, model_name: str = "course-teacher",
@@ -50,11 +52,13 @@ class TeacherAPI:
                  price_per_1k: float = 0.002, price_per_1k_prompt: float | None = None,
                  price_per_1k_completion: float | None = None, log_path=None,
                  prompt_format=None, max_tokens_default: int = 16, window_s: float = 60.0,
-                 host: str = "127.0.0.1", port: int = 0, quiet: bool = True, watermark=None):
+                 host: str = "127.0.0.1", port: int = 0, quiet: bool = True, clock=None,
+                 watermark=None):
         self.model, self.tokenizer = model.eval(), tokenizer
         self._watermark = watermark
         self.model_name = model_name
-        self.key_ring = KeyRing(keys, window_s=window_s)
+        self.clock = clock
+        self.key_ring = KeyRing(keys, window_s=window_s, clock=clock)
         if keys is None:
             self.api_key = self.key_ring.add("default", rpm=rpm, tpm=tpm)
         else:
@@ -92,6 +96,23 @@ class TeacherAPI:
     def add_key(self, name: str, rpm: int | None = None, tpm: int | None = None) -> str:
         """Create a new API key with its own limits; returns the key."""
         return self.key_ring.add(name, rpm=rpm, tpm=tpm)
+
+    def add_account(self, name: str, rpm: int | None = None, tpm: int | None = None) -> str:
+        """Open an account (one key, its own limits); returns its key. Taught in lesson 09."""
+        return self.key_ring.add_account(name, rpm=rpm, tpm=tpm)
+
+    def accounts(self):
+        """The accounts (keys) as a DataFrame: name, masked key, limits, revoked."""
+        import pandas as pd
+        return pd.DataFrame(self.key_ring.accounts())
+
+    def revoke(self, key_or_name: str, reason: str = "extraction of model outputs") -> str:
+        """Revoke an account's key: its requests get ``403`` (and a log row). Lesson 09."""
+        return self.key_ring.revoke(key_or_name, reason)
+
+    def now(self) -> float:
+        """The server's time: its ``clock`` if it has one, else the wall clock."""
+        return self.clock() if self.clock is not None else time.time()
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Dollars for one request at this server's prices."""
@@ -294,6 +315,7 @@ def _read_json(raw: bytes) -> dict:
 def _make_handler(api: TeacherAPI):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True   # headers and body leave at once (no 40 ms ACK stall)
         server_version = "CourseTeacherAPI/1.0"
         timeout = 30
 
@@ -339,6 +361,8 @@ def _make_handler(api: TeacherAPI):
             except APIError as error:
                 status, error_code = error.status, error.code
                 payload, headers = error.body(), error.headers
+                key = getattr(error, "key", key)          # a revoked key: log whose it was
+                policy = getattr(error, "policy", policy)
             except Exception:  # never show a traceback to the client
                 status, error_code = 500, "server_error"
                 traceback.print_exc(file=sys.stderr)
@@ -346,7 +370,7 @@ def _make_handler(api: TeacherAPI):
                                    type="server_error", code="server_error").body()
             # log first, then answer: once a client has its response, its log row exists
             if path in protocol.ENDPOINTS:
-                row = dict(log, ts=time.time(), request_id=payload.get("id") or uuid.uuid4().hex,
+                row = dict(log, ts=api.now(), request_id=payload.get("id") or uuid.uuid4().hex,
                            key_name=policy.name if policy else None,
                            key_hash=hashlib.sha256(key.encode()).hexdigest()[:12]
                            if key else None, endpoint=path, model=api.model_name,
