@@ -260,33 +260,6 @@ SIZES: dict[str, dict[str, dict]] = {
                     temperature=1.0, sizes=[[1, 32], [2, 64], [3, 96]], seeds=[0, 1, 2, 3, 4],
                     steps=2000, batch_size=64, lr=2e-3, test=1000),
     },
-    # --- lesson 13 ---
-    # The capstone: a code model on the standard library's own source (course_utils.code_corpus).
-    # Corpus, tokenizer and the teacher (trained once with the fast loop, cached). `gpu`: a
-    # 8 x 512 GPT-2 (about 30M parameters) on 12M characters of code.
-    "code_lm": {
-        "ci":  dict(code_chars=80_000, vocab_size=512, block_size=64, n_layer=2, n_embd=64,
-                    n_head=2, dropout=0.0, steps=40, batch_size=16, lr=3e-3, valid_blocks=32),
-        "cpu": dict(code_chars=1_200_000, vocab_size=1024, block_size=128, n_layer=4, n_embd=128,
-                    n_head=4, dropout=0.0, steps=400, batch_size=16, lr=2e-3, valid_blocks=64),
-        "gpu": dict(code_chars=12_000_000, vocab_size=8192, block_size=256, n_layer=8, n_embd=512,
-                    n_head=8, dropout=0.0, steps=2000, batch_size=32, lr=6e-4, valid_blocks=256),
-    },
-    # The students (at least 10x fewer parameters than the teacher), distilled from the cached
-    # top-k logits; bench_steps: steps timed per loop for the naive-vs-course comparison;
-    # price: stated cloud dollars per GPU-hour (a T4) for the cost column.
-    "capstone": {
-        "ci":  dict(n_layer=1, n_embd=16, n_head=2, steps=30, batch_size=16, lr=3e-3, seeds=2,
-                    top_k=8, alpha=0.5, T=1.0, eval_every=10, bench_steps=4, gen_tokens=16,
-                    price=0.35),
-        "cpu": dict(n_layer=2, n_embd=32, n_head=2, steps=300, batch_size=16, lr=3e-3, seeds=3,
-                    top_k=16, alpha=0.5, T=1.0, eval_every=50, bench_steps=15, gen_tokens=48,
-                    price=0.35),
-        "gpu": dict(n_layer=4, n_embd=128, n_head=4, steps=1500, batch_size=64, lr=3e-3, seeds=3,
-                    top_k=16, alpha=0.5, T=1.0, eval_every=250, bench_steps=40, gen_tokens=64,
-                    price=0.35),
-    },
-
     # --- lesson 09 ---
     # Extraction detection: simulated traffic (accounts, requests, simulated days) played through
     # the teacher API, one log per traffic seed; completions kept short (generation is the cost).
@@ -303,6 +276,8 @@ SIZES: dict[str, dict[str, dict]] = {
                     distiller_requests=200, group_size=4, adaptive_levels=[0.25, 0.5, 1.0],
                     adaptive_accounts=2, apps=6, max_tokens=8, long_max_tokens=32, rpm=20,
                     max_chars=60, seeds=[0, 1, 2], folds=3, prada_min=20, step=10),
+    },
+
     # --- lesson 10 ---
     # The green-list watermark on the lesson-05 teacher: texts generated (prompt_len tokens of
     # human text, then max_new_tokens), the biases swept for its cost, the prefix lengths for
@@ -338,6 +313,33 @@ SIZES: dict[str, dict[str, dict]] = {
                     steps=1500, batch_size=32, lr=2e-3, sample_prompts=300, head_len=8,
                     sample_tokens=200, null_keys=200, calibration_keys=50, eval_blocks=128,
                     keep_bonus=2.0),
+    },
+
+    # --- lesson 13 ---
+    # The capstone: a code model on the standard library's own source (course_utils.code_corpus).
+    # Corpus, tokenizer and the teacher (trained once with the fast loop, cached). `gpu`: a
+    # 8 x 512 GPT-2 (about 30M parameters) on 12M characters of code.
+    "code_lm": {
+        "ci":  dict(code_chars=80_000, vocab_size=512, block_size=64, n_layer=2, n_embd=64,
+                    n_head=2, dropout=0.0, steps=40, batch_size=16, lr=3e-3, valid_blocks=32),
+        "cpu": dict(code_chars=1_200_000, vocab_size=1024, block_size=128, n_layer=4, n_embd=128,
+                    n_head=4, dropout=0.0, steps=400, batch_size=16, lr=2e-3, valid_blocks=64),
+        "gpu": dict(code_chars=12_000_000, vocab_size=8192, block_size=256, n_layer=8, n_embd=512,
+                    n_head=8, dropout=0.0, steps=2000, batch_size=32, lr=6e-4, valid_blocks=256),
+    },
+    # The students (at least 10x fewer parameters than the teacher), distilled from the cached
+    # top-k logits; bench_steps: steps timed per loop for the naive-vs-course comparison;
+    # price: stated cloud dollars per GPU-hour (a T4) for the cost column.
+    "capstone": {
+        "ci":  dict(n_layer=1, n_embd=16, n_head=2, steps=30, batch_size=16, lr=3e-3, seeds=2,
+                    top_k=8, alpha=0.5, T=1.0, eval_every=10, bench_steps=4, gen_tokens=16,
+                    price=0.35),
+        "cpu": dict(n_layer=2, n_embd=32, n_head=2, steps=300, batch_size=16, lr=3e-3, seeds=3,
+                    top_k=16, alpha=0.5, T=1.0, eval_every=50, bench_steps=15, gen_tokens=48,
+                    price=0.35),
+        "gpu": dict(n_layer=4, n_embd=128, n_head=4, steps=1500, batch_size=64, lr=3e-3, seeds=3,
+                    top_k=16, alpha=0.5, T=1.0, eval_every=250, bench_steps=40, gen_tokens=64,
+                    price=0.35),
     },
 }
 
