@@ -185,23 +185,45 @@ def hf_detector(model_config, watermark: Watermark, ignore_repeated: bool = Fals
 
 def watermarked_generate(model, input_ids, watermark: Watermark | None, *, max_new_tokens: int,
                          seed: int = 0, temperature: float = 1.0, attention_mask=None):
-    """Sample continuations with ``model.generate`` and our logits processor (None: clean).
-    Returns only the new tokens (a list of id lists, cut at EOS)."""
-    from transformers import LogitsProcessorList
+    """Sample continuations of ``input_ids`` with our logits processor (``None``: clean).
+    Returns only the new tokens (a list of id lists, cut at EOS).
+
+    Our own sampling loop on :func:`course_utils.lm.forward_cached`, so the attention mask goes
+    in at every step (``generate`` drops an all-ones mask, then warns about padding once a
+    finished row is fed its end token). As in ``generate``, the processor acts on the logits
+    before the temperature divides them."""
     from .config import API_MODEL_PARAMS, few_threads
-    torch.manual_seed(seed)
-    procs = [watermark.processor()] if watermark is not None else None
+    from .lm import forward_cached
+    generator = torch.Generator().manual_seed(seed)
+    process = watermark.processor() if watermark is not None else None
+    device = next(model.parameters()).device
+    ids = input_ids.to(device)
+    batch, length = ids.shape
     if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
-        out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                             max_new_tokens=max_new_tokens, do_sample=True,
-                             temperature=temperature, top_k=0, top_p=1.0,
-                             logits_processor=LogitsProcessorList(procs or []),
-                             pad_token_id=model.config.eos_token_id)
+        attention_mask = torch.ones_like(ids)
+    mask = torch.cat([attention_mask.to(device),
+                      torch.ones(batch, max_new_tokens, dtype=torch.long, device=device)], dim=1)
     eos = model.config.eos_token_id
+    done = torch.zeros(batch, dtype=torch.bool)
+    cache, step_ids, so_far, new = None, ids, ids, []
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
+        for step in range(max_new_tokens):
+            logits, cache = forward_cached(model, step_ids, cache, mask[:, :length + step])
+            scores = logits[:, -1].float()
+            if process is not None:
+                scores = process(so_far, scores)
+            probs = torch.softmax(scores / temperature, dim=-1).cpu()
+            chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            if eos is not None:
+                chosen = chosen.masked_fill(done, eos)
+                done |= chosen == eos
+            new.append(chosen)
+            step_ids = chosen.unsqueeze(1).to(device)
+            so_far = torch.cat([so_far, step_ids], dim=1)
+            if done.all():
+                break
     texts = []
-    for row in out[:, input_ids.shape[1]:].tolist():
+    for row in (torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]):
         if eos is not None and eos in row:
             row = row[:row.index(eos)]
         texts.append(row)
@@ -272,26 +294,14 @@ def substitute_tokens(ids, fraction: float, model, seed: int = 0) -> list[int]:
         return ids
     from .config import API_MODEL_PARAMS, few_threads
     with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
-        logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+        x = torch.tensor([ids])
+        logits = model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0].float()
     out = list(ids)
     for i in range(1, len(ids)):
         if rng.random() < fraction:
             top = logits[i - 1].topk(2).indices.tolist()
             out[i] = top[1] if top[0] == ids[i] else top[0]
     return out
-
-
-def _cached_step(model, ids, cache):
-    """One forward pass with a key-value cache: (new cache, last logits). transformers 5 names
-    the cache ``cache`` (``past_key_values`` is deprecated there); older versions take
-    ``past_key_values``."""
-    import inspect
-    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    out = model(input_ids=ids, use_cache=True, **({name: cache} if cache is not None else {}))
-    new = getattr(out, "cache", None)
-    if new is None:
-        new = out.past_key_values
-    return new, out.logits[:, -1].float()
 
 
 def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: int = 1,
@@ -308,9 +318,13 @@ def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: 
     n = max(len(t) for t in texts)
     out = [t[:prefix] for t in texts]
     from .config import API_MODEL_PARAMS, few_threads
+    from .lm import forward_cached
+    # right padding: a row's padded tail never feeds its own earlier tokens, so the mask is all ones
+    mask = torch.ones(len(texts), max(n, prefix), dtype=torch.long)
     with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         cur = torch.tensor([t[:prefix] + [0] * (prefix - len(t[:prefix])) for t in texts])
-        past, logits = _cached_step(model, cur, None)
+        logits, past = forward_cached(model, cur, None, mask[:, :prefix])
+        logits = logits[:, -1].float()
         for pos in range(prefix, n):
             orig = torch.tensor([t[pos] if pos < len(t) else 0 for t in texts])
             lg = logits / temperature
@@ -320,7 +334,9 @@ def paraphrase(ids_list, model, keep_bonus: float = 2.0, seed: int = 0, prefix: 
             for r, t in enumerate(texts):
                 if pos < len(t):
                     out[r].append(int(nxt[r]))
-            past, logits = _cached_step(model, nxt[:, None], past)
+            if pos + 1 < n:
+                logits, past = forward_cached(model, nxt[:, None], past, mask[:, :pos + 1])
+                logits = logits[:, -1].float()
     return out
 
 
