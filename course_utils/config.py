@@ -395,6 +395,9 @@ def _smoke(values: dict) -> dict:
             out[key] = SMOKE_COUNTS[key]
         else:
             out[key] = value
+    if "harvest_sizes" in out and "prompts" in out:
+        # smaller harvests are cut from the whole one: they must stay below its (cut) size
+        out["harvest_sizes"] = [min(n, max(1, out["prompts"] // 2)) for n in out["harvest_sizes"]]
     return out
 
 

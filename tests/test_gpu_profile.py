@@ -67,7 +67,11 @@ def test_smoke_keeps_every_shape_and_cuts_only_counts():
         for path, (key, value) in full.items():
             if key in SMOKE_COUNTS:
                 used.add(key)
-                if isinstance(value, list):
+                if key == "harvest_sizes":           # also kept below the cut harvest
+                    first = value[:SMOKE_COUNTS[key]]
+                    assert len(cut[path]) == len(first) and all(
+                        1 <= c <= v for c, v in zip(cut[path], first)), (experiment, path)
+                elif isinstance(value, list):
                     assert cut[path] == value[:SMOKE_COUNTS[key]] and cut[path], (experiment, path)
                 elif value is None:                      # "all of them"
                     assert cut[path] == SMOKE_COUNTS[key], (experiment, path)
