@@ -97,9 +97,11 @@ def _check_retry(with_retries):
 
         def flaky(**request):
             calls.append(request)
-            times.append(time.monotonic())
             if len(calls) <= len(waits):
-                raise _rate_error(**waits[len(calls) - 1])
+                error = _rate_error(**waits[len(calls) - 1])
+                times.append(time.monotonic())   # the 429 leaves now: building it is not waiting
+                raise error
+            times.append(time.monotonic())
             return "the answer"
 
         budget = sum(_asked(w) for w in waits) + 2.0

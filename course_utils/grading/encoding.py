@@ -96,10 +96,45 @@ def encode(value, depth: int = 0, namespace: dict | None = None, _seen=None):
     return _other(value)
 
 
+def _global_names(code) -> set:
+    """The global names a code object and the code nested in it (comprehensions, lambdas) use."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _import_line(name: str, value) -> str | None:
+    """The import statement that binds ``name`` to ``value`` again where the function is replayed
+    (``import numpy as np``, ``from scipy.stats import shapiro``), if ``value`` is a module or a
+    library function or class that its module gives back under its own name; else None."""
+    import importlib
+    if isinstance(value, types.ModuleType):
+        module = value.__name__
+        if not _NAME_PATH.fullmatch(module):
+            return None
+        return f"import {module}" if name == module else f"import {module} as {name}"
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if not (isinstance(module, str) and isinstance(qualname, str) and _NAME_PATH.fullmatch(module)
+            and qualname.isidentifier() and module not in ("__main__", "builtins")):
+        return None
+    try:
+        if getattr(importlib.import_module(module), qualname, None) is not value:
+            return None
+    except Exception:  # noqa: BLE001 -- not importable again: leave it to the lesson's imports
+        return None
+    return f"from {module} import {qualname}" + ("" if name == qualname else f" as {name}")
+
+
+_NAME_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def _encode_function(fn, namespace: dict, seen) -> dict:
     """A function as its source, plus the sources of the learner's functions it calls."""
     seen = set() if seen is None else seen
     sources: list[str] = []
+    imports: list[str] = []   # what the learner imported and the functions use (their own cell's too)
 
     def add(f):
         if id(f) in seen:
@@ -109,8 +144,11 @@ def _encode_function(fn, namespace: dict, seen) -> dict:
             source = textwrap.dedent(inspect.getsource(f))
         except (OSError, TypeError):
             raise EncodingError(f"the source of function {f.__name__} cannot be found")
-        for name in f.__code__.co_names:
+        for name in _global_names(f.__code__):
             other = namespace.get(name)
+            line = _import_line(name, other)
+            if line and line not in imports:
+                imports.append(line)
             # the learner's own helpers travel along; imported ones (kd_loss) are imported
             # again by the lesson's imports where the function runs
             if type(other) is types.FunctionType and other is not f and \
@@ -119,7 +157,7 @@ def _encode_function(fn, namespace: dict, seen) -> dict:
         sources.append(source)
 
     add(fn)
-    text = "\n\n".join(sources)
+    text = "\n\n".join((["\n".join(sorted(imports))] if imports else []) + sources)
     if len(text) > MAX_SOURCE:
         raise EncodingError("the function's source is too long")
     return {"t": "function", "name": str(fn.__name__), "source": text}
