@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np_alias
 import pytest
+from scipy.stats import shapiro
 import torch
 
 from course_utils.grading import encoding, main as grade_main
@@ -297,3 +299,23 @@ def test_the_report_says_what_each_hostile_submission_tried(graded, case):
     assert REPORTED[case] in section, section
     if case not in ("traceback_hook",):
         assert "replaced `sys.excepthook`" not in section  # no false alarms
+
+
+
+def _learner_prada_w(v):
+    # as a learner's cell defines it: global names bound by imports (below), not closures
+    d = [np_alias.linalg.norm(v[:i] - v[i], axis=1).min() for i in range(1, len(v))]
+    return float(shapiro(d).statistic)
+
+
+def test_a_function_answer_carries_the_imports_it_relies_on():
+    """A learner who imports inside their own exercise cell (`from scipy.stats import shapiro`)
+    is replayed with that import: the lesson's imports alone would leave the name undefined."""
+    from course_utils.grading.encoding import encode
+
+    source = encode(_learner_prada_w, namespace=globals())["source"]
+    assert "import numpy as np_alias" in source and "import shapiro" in source
+    replayed: dict = {}
+    exec(source, replayed)   # what the sandbox does, with nothing else imported
+    v = np_alias.random.default_rng(0).normal(size=(12, 3))
+    assert replayed["_learner_prada_w"](v) == _learner_prada_w(v)
