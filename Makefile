@@ -11,6 +11,9 @@ PYTEST_ARGS ?=
 # JOBS=0 runs everything in one process (read a failure's output in order).
 JOBS ?= 2
 XDIST := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
+# One thread per process when several run: two processes with torch's default threads each on a
+# 2-core machine oversubscribe it, and a teacher that trains in 4 minutes took 24.
+THREADS := $(if $(filter 0,$(JOBS)),,OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
 LAB_ARGS ?=
 # torch: without an NVIDIA GPU, the CPU-only build from PyTorch's CPU wheel index (a .venv of about
 # 2 GB instead of about 6.4 GB with the CUDA build). Override: `make lab TORCH_INDEX=` for PyPI's
@@ -49,7 +52,7 @@ lab: $(STAMP)
 # pytest's exit code 5 ("no tests collected") is not a failure of the course.
 test: $(STAMP)
 	@COURSE_PROFILE=$${COURSE_PROFILE:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	 MPLBACKEND=Agg PYTHONHASHSEED=0 $(THREADS) \
 	 $(PY) -m pytest solutions tests --nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST) \
 	   -m "not grading_all and not gpu_shapes" -o console_output_style=count --durations=15 $(PYTEST_ARGS); \
 	 rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
@@ -59,21 +62,21 @@ test: $(STAMP)
 # unsolved). Minutes; CI runs it after `make test`, whose course cache (teachers) it shares.
 test-grading: $(STAMP)
 	@COURSE_PROFILE=ci HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	 MPLBACKEND=Agg PYTHONHASHSEED=0 $(THREADS) \
 	 $(PY) -m pytest tests/test_grading_lessons.py -m grading_all -p no:cacheprovider $(XDIST) \
 	   --durations=10 $(PYTEST_ARGS)
 
 # Every solution notebook at `gpu` shapes on the CPU, with only the counts cut (COURSE_SMOKE=1):
 # a `gpu` size that cannot work fails here, not on a learner's T4. Minutes; CI runs it.
 test-smoke: $(STAMP)
-	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 $(THREADS) \
 	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider $(XDIST) -s $(PYTEST_ARGS)
 
 # The results tests at the laptop (`cpu`) size, asserting what the lessons' prose claims:
 # minutes, not seconds (teachers trained once, cached). CI runs it after `make test`.
 test-slow: $(STAMP)
 	@COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	 MPLBACKEND=Agg PYTHONHASHSEED=0 $(THREADS) \
 	 $(PY) -m pytest tests -m slow -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 # Rebuild lessons/ from solutions/.
