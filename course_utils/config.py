@@ -304,7 +304,7 @@ SIZES: dict[str, dict[str, dict]] = {
                     seeds=1, n_layer=1, n_embd=32, n_head=2, steps=40, batch_size=8, lr=3e-3,
                     sample_prompts=24, head_len=6, sample_tokens=32, null_keys=50,
                     calibration_keys=20, eval_blocks=16, keep_bonus=2.0),
-        "cpu": dict(prompts=200, max_tokens=88, shares=[0.0, 1.0, 0.25, 0.05, 0.01],
+        "cpu": dict(prompts=200, max_tokens=88, shares=[0.0, 1.0, 0.25, 0.05],
                     harvest_sizes=[50], seeds=3, n_layer=2, n_embd=64, n_head=2, steps=300,
                     batch_size=16, lr=3e-3, sample_prompts=100, head_len=8, sample_tokens=96,
                     null_keys=200, calibration_keys=50, eval_blocks=64, keep_bonus=2.0),
