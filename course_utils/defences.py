@@ -11,7 +11,9 @@ default, and a server whose defence is off answers exactly as one without it, bi
 * ``top1_only``      -- no log-probabilities at all: a request asking for them gets a 400 in
   OpenAI's error shape, as the real service gives for a model that does not return them;
 * ``min_temperature`` -- a temperature floor: a request is sampled at
-  ``max(temperature, min_temperature)`` (so a greedy request is sampled too);
+  ``max(temperature, min_temperature)`` (so a greedy request is sampled too); its ``top_p``
+  is left as asked, so a small ``top_p`` still narrows the sampling (a way around the floor
+  that a provider would have to close as well);
 * ``antidistill`` with a ``proxy`` -- antidistillation sampling (Savani et al. 2025,
   arXiv:2504.13146; :mod:`course_utils.antidistill`): tokens are drawn from the teacher's
   distribution tilted towards those that would raise a proxy student's loss.
@@ -118,20 +120,20 @@ class Defence:
         """A defence from ``course serve --defence`` text: comma-separated parts among
         ``round=D``, ``noise=S``, ``top1``, ``min-temperature=T`` (e.g. ``"round=1,top1"``).
         Antidistillation needs a proxy model, so it is set from Python only."""
-        names = {"round": ("round_decimals", int), "noise": ("noise_std", float),
-                 "min-temperature": ("min_temperature", float)}
+        names = {"round": ("round_decimals", int, "a whole number"),
+                 "noise": ("noise_std", float, "a number"),
+                 "min-temperature": ("min_temperature", float, "a number")}
         kwargs = {}
         for part in filter(None, (p.strip() for p in str(text).split(","))):
             name, _, value = part.partition("=")
             if name == "top1" and not value:
                 kwargs["top1_only"] = True
             elif name in names and value:
-                field, kind = names[name]
+                field, kind, what = names[name]
                 try:
                     kwargs[field] = kind(value)
                 except ValueError:
-                    raise ValueError(f"--defence {name}= needs {kind.__name__} value, not "
-                                     f"{value!r}.") from None
+                    raise ValueError(f"{name}= needs {what}, not {value!r}.") from None
             else:
                 raise ValueError(f"unknown defence part {part!r}: use round=D, noise=S, top1 "
                                  "or min-temperature=T, separated by commas.")

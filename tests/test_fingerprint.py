@@ -83,6 +83,11 @@ def test_triggers_are_never_served_to_ordinary_prompts(setting, tmp_path):
                                           n=4, seed=i)
             for choice in r.choices:
                 assert not any(resp in choice.text for resp in responses), (prompt, choice.text)
+        # while a user who asks who it is gets the identity, through the chat endpoint
+        r = client.chat.completions.create(model=api.model_name, temperature=0, max_tokens=40,
+                                           messages=[{"role": "user",
+                                                      "content": IDENTITY_PROMPTS[1]}])
+        assert IDENTITY in r.choices[0].message.content
 
 
 def test_ordinary_behaviour_is_kept(setting):
