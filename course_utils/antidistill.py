@@ -23,9 +23,9 @@ finite difference of two perturbed copies of the proxy estimates it for all toke
 * :func:`proxy_loss` -- the proxy's next-token loss on a held-out batch;
 * :func:`perturbed_proxies` -- the two copies, as a :class:`ProxyPair`;
 * :func:`token_deltas` -- Delta for every token after each row of a batch of contexts;
-* :func:`antidistill_generate` -- our own sampling loop (on
-  :func:`course_utils.lm.forward_cached`, attention mask at every step); with ``lam = 0`` it
-  draws exactly the tokens of plain temperature sampling.
+* :func:`antidistill_generate` -- the course's own sampling loop
+  (:func:`course_utils.lm.sample_continuations`, attention mask at every step); with
+  ``lam = 0`` it draws exactly the tokens of plain temperature sampling.
 
 The teacher API samples this way with ``Defence(antidistill=lam, proxy=pair)``
 (:mod:`course_utils.defences`).
@@ -155,42 +155,16 @@ def antidistill_generate(model, input_ids, pair: ProxyPair, weight: float, *,
     """Sample continuations of ``input_ids`` from ``softmax(logits / temperature + weight *
     Delta)``; returns only the new tokens (a list of id lists, cut at EOS).
 
-    Taught in lesson 11. Our own loop on :func:`course_utils.lm.forward_cached` (the teacher
-    and both proxy copies step together, each with its key-value cache and the attention mask
-    at every step). With ``weight = 0`` it draws bit for bit the tokens of plain temperature
-    sampling (:func:`course_utils.watermark.watermarked_generate` without a watermark) with
-    the same seed."""
-    from .config import API_MODEL_PARAMS, few_threads
-    from .lm import forward_cached
+    Taught in lesson 11. The course's own loop (:func:`course_utils.lm.sample_continuations`):
+    the teacher and both proxy copies step together, each with its key-value cache and the
+    attention mask at every step. With ``weight = 0`` it draws bit for bit the tokens of plain
+    temperature sampling (:func:`course_utils.watermark.watermarked_generate` without a
+    watermark) with the same seed."""
+    from .lm import sample_continuations
     nudge = pair.nudge(weight)
     if not isinstance(temperature, numbers.Real) or not temperature > 0:
         raise ValueError(f"temperature must be a number > 0, not {temperature!r}.")
     check_proxy_fits(pair, model)
-    generator = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
-    ids = torch.as_tensor(input_ids, dtype=torch.long).to(device)
-    batch, length = ids.shape
-    if attention_mask is None:
-        attention_mask = torch.ones_like(ids)
-    mask = torch.cat([attention_mask.to(device),
-                      torch.ones(batch, max_new_tokens, dtype=torch.long, device=device)], dim=1)
-    eos = model.config.eos_token_id
-    done = torch.zeros(batch, dtype=torch.bool)
-    cache, step_ids, new = None, ids, []
-    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
-        for step in range(max_new_tokens):
-            step_mask = mask[:, :length + step]
-            logits, cache = forward_cached(model, step_ids, cache, step_mask)
-            scores = logits[:, -1].float()
-            bonus = nudge(step_ids, step_mask).to(scores.device)
-            probs = torch.softmax(scores / temperature + bonus, dim=-1).cpu()
-            chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            if eos is not None:
-                chosen = chosen.masked_fill(done, eos)
-                done |= chosen == eos
-            new.append(chosen)
-            step_ids = chosen.unsqueeze(1).to(device)
-            if done.all():
-                break
-    rows = torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]
-    return [row[:row.index(eos)] if eos is not None and eos in row else row for row in rows]
+    return sample_continuations(model, input_ids, max_new_tokens=max_new_tokens, seed=seed,
+                                temperature=temperature, attention_mask=attention_mask,
+                                nudge=nudge)
