@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class Defence:
     top1_only: bool = False
     min_temperature: float = 0.0
     antidistill: float = 0.0
-    proxy: object = None
+    proxy: object = field(default=None, repr=False)
 
     def __post_init__(self):
         d = self.round_decimals
@@ -129,9 +129,9 @@ class Defence:
             if name == "top1" and not value:
                 kwargs["top1_only"] = True
             elif name in names and value:
-                field, kind, what = names[name]
+                attr, kind, what = names[name]
                 try:
-                    kwargs[field] = kind(value)
+                    kwargs[attr] = kind(value)
                 except ValueError:
                     raise ValueError(f"{name}= needs {what}, not {value!r}.") from None
             else:
