@@ -6,6 +6,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# Tests run in JOBS processes (pytest-xdist), a test file per process at a time: a notebook's cells
+# stay together. Most tests drive one kernel, so two processes use both cores of a small machine.
+# JOBS=0 runs everything in one process (read a failure's output in order).
+JOBS ?= 2
+XDIST := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
 LAB_ARGS ?=
 # torch: without an NVIDIA GPU, the CPU-only build from PyTorch's CPU wheel index (a .venv of about
 # 2 GB instead of about 6.4 GB with the CUDA build). Override: `make lab TORCH_INDEX=` for PyPI's
@@ -45,7 +50,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	@COURSE_PROFILE=$${COURSE_PROFILE:-ci} HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
-	 $(PY) -m pytest solutions tests --nbval-lax --nbval-current-env -p no:cacheprovider \
+	 $(PY) -m pytest solutions tests --nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST) \
 	   -m "not grading_all and not gpu_shapes" -o console_output_style=count --durations=15 $(PYTEST_ARGS); \
 	 rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
@@ -55,21 +60,21 @@ test: $(STAMP)
 test-grading: $(STAMP)
 	@COURSE_PROFILE=ci HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
-	 $(PY) -m pytest tests/test_grading_lessons.py -m grading_all -p no:cacheprovider \
+	 $(PY) -m pytest tests/test_grading_lessons.py -m grading_all -p no:cacheprovider $(XDIST) \
 	   --durations=10 $(PYTEST_ARGS)
 
 # Every solution notebook at `gpu` shapes on the CPU, with only the counts cut (COURSE_SMOKE=1):
 # a `gpu` size that cannot work fails here, not on a learner's T4. Minutes; CI runs it.
 test-smoke: $(STAMP)
 	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
-	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider -s $(PYTEST_ARGS)
+	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider $(XDIST) -s $(PYTEST_ARGS)
 
 # The results tests at the laptop (`cpu`) size, asserting what the lessons' prose claims:
 # minutes, not seconds (teachers trained once, cached). CI runs it after `make test`.
 test-slow: $(STAMP)
 	@COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 	 MPLBACKEND=Agg PYTHONHASHSEED=0 \
-	 $(PY) -m pytest tests -m slow -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	 $(PY) -m pytest tests -m slow -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 # Rebuild lessons/ from solutions/.
 build: $(STAMP)

@@ -182,7 +182,7 @@ def train(cfg: dict, progress: bool = True) -> dict:
 
     from .config import few_threads
     from .io import atomic_write_json, save_dir_atomically
-    from .lm import batch_order, evaluate_lm, make_optimizer
+    from .lm import batch_order, block_logits, evaluate_lm, make_optimizer
     from .fast_train import TopK, topk_kd_loss
     from .teachers import build_config
 
@@ -237,10 +237,10 @@ def train(cfg: dict, progress: bool = True) -> dict:
             with accelerator.autocast():
                 if topk is not None:
                     t_idx, t_val = topk[rows]
-                    loss = topk_kd_loss(model(input_ids=ids).logits, ids,
+                    loss = topk_kd_loss(block_logits(model, ids), ids,
                                    (t_idx.to(ids.device), t_val.to(ids.device)), kd["alpha"], kd["T"], kd["top_k"])
                 else:
-                    loss = model(input_ids=ids, labels=ids).loss
+                    loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)

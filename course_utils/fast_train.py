@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from .config import few_threads, get_device
 from .io import atomic_path, cache_entry, cached
-from .lm import LMHistory, batch_order, evaluate_lm, make_optimizer
+from .lm import LMHistory, batch_order, block_logits, evaluate_lm, make_optimizer
 from .lm_losses import next_token_ce, shift_for_lm, topk_kl
 
 # A stated price, not a quote: on-demand list prices per GPU-hour in late 2025 were about
@@ -139,7 +139,7 @@ def mixed_precision_step(model, ids, optimizer, scaler=None, dtype=None, clip: f
     """
     device = ids.device
     with autocast(device, dtype):
-        loss = model(input_ids=ids, labels=ids).loss
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -189,7 +189,7 @@ def compute_topk(teacher, blocks: torch.Tensor, k: int, batch_size: int = 32, de
         for i in tqdm(range(0, len(blocks), batch_size), desc="teacher top-k", disable=not progress,
                       leave=False):
             with autocast(device, dtype):
-                logits = teacher(input_ids=blocks[i:i + batch_size].to(device)).logits
+                logits = block_logits(teacher, blocks[i:i + batch_size].to(device))
             v, ix = logits.float().topk(k, dim=-1)
             indices.append(ix.to(idx_dtype).cpu())
             values.append(v.half().cpu())
@@ -375,10 +375,10 @@ def train_student(model, blocks: torch.Tensor, steps: int, batch_size: int = 16,
                         t_out = (t_idx.to(device), t_val.to(device))
                     else:
                         with torch.no_grad():
-                            t_out = teacher(input_ids=ids).logits
-                    loss = topk_kd_loss(forward(input_ids=ids).logits, ids, t_out, alpha, T, k)
+                            t_out = block_logits(teacher, ids)
+                    loss = topk_kd_loss(block_logits(forward, ids), ids, t_out, alpha, T, k)
                 else:
-                    loss = forward(input_ids=ids, labels=ids).loss
+                    loss = forward(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

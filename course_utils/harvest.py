@@ -180,7 +180,7 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
     Taught in lesson 07.
     """
     from tqdm.auto import tqdm
-    from .io import atomic_write_json
+    from .io import atomic_write_json, build_lock
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if price_per_1k_completion is None:
@@ -191,70 +191,72 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
     settings = dict(model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                     top_logprobs=int(top_logprobs), price_per_1k_prompt=price_per_1k_prompt,
                     price_per_1k_completion=price_per_1k_completion, n=n)
-    meta_path = out_dir / "harvest.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        changed = [k for k in _SETTINGS if old.get(k) != settings[k]]
-        if changed and _shards(out_dir):
-            raise ValueError(f"{out_dir} holds a harvest made with other settings ({changed}); "
-                             "use another folder to start a new one.")
-    atomic_write_json(meta_path, settings)
+    # one harvester per folder at a time: a second one waits, then resumes (buys nothing twice)
+    with build_lock(out_dir):
+        meta_path = out_dir / "harvest.json"
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text())
+            changed = [k for k in _SETTINGS if old.get(k) != settings[k]]
+            if changed and _shards(out_dir):
+                raise ValueError(f"{out_dir} holds a harvest made with other settings ({changed}); "
+                                 "use another folder to start a new one.")
+        atomic_write_json(meta_path, settings)
 
-    prompts = list(prompts)
-    done, spent, shard_index = set(), 0.0, 0
-    for shard in _shards(out_dir):
-        from datasets import load_from_disk
-        part = load_from_disk(str(shard))
-        done.update(part["prompt_id"])
-        spent += float(sum(part["cost_usd"]))
-        shard_index = max(shard_index, int(shard.name.split("-")[1]) + 1)
-    todo = [i for i in range(len(prompts)) if i not in done]
-    import openai
-    rows, waits, skipped = [], [], []
-    bar = tqdm(total=budget_usd, disable=not progress, desc="harvest ($)", unit="$",
-               bar_format="{l_bar}{bar}| ${n:.4f}/${total:.4f} [{elapsed}<{remaining}]")
-    bar.update(min(spent, budget_usd))
-    request = dict(model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p, n=n)
-    if top_logprobs:
-        request.update(logprobs=True, top_logprobs=int(top_logprobs))
-    try:
-        for i in todo:
-            if spent >= budget_usd:
-                break
-            if seed is not None:
-                request["seed"] = int(seed) * 1_000_003 + i
-            try:
-                response = call_with_retry(client.chat.completions.create,
-                                           max_retries=max_retries, sleep=sleep,
-                                           on_wait=waits.append,
-                                           messages=[{"role": "user", "content": prompts[i]}],
-                                           **request)
-            except openai.BadRequestError as error:   # e.g. a prompt too long: skip it
-                skipped.append((i, str(error)[:200]))
-                continue
-            cost = bill(response.usage, price_per_1k_prompt, price_per_1k_completion)
-            k = len(response.choices)
-            for j, choice in enumerate(response.choices):
-                share = (response.usage.prompt_tokens if j == 0 else 0,
-                         response.usage.completion_tokens // k)
-                rows.append(_row(i, prompts[i], choice, share, cost / k))
-            spent += cost
-            bar.update(min(cost, max(budget_usd - bar.n, 0)))
-            bar.set_postfix(rows=len(rows), waits=len(waits), skipped=len(skipped))
-            if len(rows) >= save_every:
+        prompts = list(prompts)
+        done, spent, shard_index = set(), 0.0, 0
+        for shard in _shards(out_dir):
+            from datasets import load_from_disk
+            part = load_from_disk(str(shard))
+            done.update(part["prompt_id"])
+            spent += float(sum(part["cost_usd"]))
+            shard_index = max(shard_index, int(shard.name.split("-")[1]) + 1)
+        todo = [i for i in range(len(prompts)) if i not in done]
+        import openai
+        rows, waits, skipped = [], [], []
+        bar = tqdm(total=budget_usd, disable=not progress, desc="harvest ($)", unit="$",
+                   bar_format="{l_bar}{bar}| ${n:.4f}/${total:.4f} [{elapsed}<{remaining}]")
+        bar.update(min(spent, budget_usd))
+        request = dict(model=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p, n=n)
+        if top_logprobs:
+            request.update(logprobs=True, top_logprobs=int(top_logprobs))
+        try:
+            for i in todo:
+                if spent >= budget_usd:
+                    break
+                if seed is not None:
+                    request["seed"] = int(seed) * 1_000_003 + i
+                try:
+                    response = call_with_retry(client.chat.completions.create,
+                                               max_retries=max_retries, sleep=sleep,
+                                               on_wait=waits.append,
+                                               messages=[{"role": "user", "content": prompts[i]}],
+                                               **request)
+                except openai.BadRequestError as error:   # e.g. a prompt too long: skip it
+                    skipped.append((i, str(error)[:200]))
+                    continue
+                cost = bill(response.usage, price_per_1k_prompt, price_per_1k_completion)
+                k = len(response.choices)
+                for j, choice in enumerate(response.choices):
+                    share = (response.usage.prompt_tokens if j == 0 else 0,
+                             response.usage.completion_tokens // k)
+                    rows.append(_row(i, prompts[i], choice, share, cost / k))
+                spent += cost
+                bar.update(min(cost, max(budget_usd - bar.n, 0)))
+                bar.set_postfix(rows=len(rows), waits=len(waits), skipped=len(skipped))
+                if len(rows) >= save_every:
+                    _save_shard(rows, out_dir, shard_index)
+                    rows, shard_index = [], shard_index + 1
+        finally:   # keep what was bought, also on an interrupt
+            if rows:
                 _save_shard(rows, out_dir, shard_index)
-                rows, shard_index = [], shard_index + 1
-    finally:   # keep what was bought, also on an interrupt
-        if rows:
-            _save_shard(rows, out_dir, shard_index)
-        bar.close()
-    if skipped and progress:
-        print(f"harvest: skipped {len(skipped)} prompts the API refused, e.g. prompt "
-              f"{skipped[0][0]}: {skipped[0][1]}")
-    if not _shards(out_dir):
-        raise RuntimeError("Nothing was harvested: is the budget above zero and the prompt "
-                           "list non-empty?")
-    return load_harvest(out_dir)
+            bar.close()
+        if skipped and progress:
+            print(f"harvest: skipped {len(skipped)} prompts the API refused, e.g. prompt "
+                  f"{skipped[0][0]}: {skipped[0][1]}")
+        if not _shards(out_dir):
+            raise RuntimeError("Nothing was harvested: is the budget above zero and the prompt "
+                               "list non-empty?")
+        return load_harvest(out_dir)
 
 
 # --------------------------------------------------------------------------------------

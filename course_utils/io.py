@@ -108,6 +108,30 @@ def save_dir_atomically(path, save) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def build_lock(path):
+    """Hold an exclusive lock on the cache entry (or folder) ``path`` while it is built.
+
+    Two processes that need the same entry at once (two notebooks, a notebook and a test run in
+    parallel) then build it once: the second waits, and finds the entry ready. The lock is a
+    hidden file beside ``path`` (``.NAME.lock``), released when the process ends however it
+    ends. Where the operating system has no ``fcntl`` (Windows) it is a no-op.
+    """
+    try:
+        import fcntl
+    except ImportError:   # Windows: no lock, the atomic rename still keeps entries whole
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def cached(path, build, save, load, retrain: bool = False, what: str = "cache entry",
            reload: bool = False):
     """The one cache of the course: ``(value, from_cache)`` for the entry ``path``.
@@ -129,14 +153,20 @@ def cached(path, build, save, load, retrain: bool = False, what: str = "cache en
             print(f"The cached {what} at {path} could not be loaded ({type(error).__name__}: "
                   f"{error}); rebuilding it.", file=sys.stderr)
             _remove(path)
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):   # from an interrupted save
-        _remove(leftover)
-    value = build()
-    if is_file:
-        with atomic_path(path, suffix=path.suffix) as tmp:
-            save(value, str(tmp))
-    else:
-        save_dir_atomically(path, lambda tmp: save(value, tmp))
+    with build_lock(path):
+        if path.exists() and not retrain:   # built by another process while this one waited
+            try:
+                return load(path), True
+            except Exception:
+                _remove(path)
+        for leftover in path.parent.glob(f".{path.name}.*.tmp"):   # from an interrupted save
+            _remove(leftover)
+        value = build()
+        if is_file:
+            with atomic_path(path, suffix=path.suffix) as tmp:
+                save(value, str(tmp))
+        else:
+            save_dir_atomically(path, lambda tmp: save(value, tmp))
     return (load(path) if reload else value), False
 
 

@@ -83,6 +83,15 @@ def _block_tensor(dataset) -> torch.Tensor:
     return torch.stack([torch.as_tensor(x) for x in ids]) if len(ids) else torch.zeros(0, 0, dtype=torch.long)
 
 
+def block_logits(model, ids: torch.Tensor) -> torch.Tensor:
+    """``model(ids).logits`` for blocks with no padding in them (packed text, a prompt).
+
+    The all-ones attention mask says so: without it transformers cannot tell a separator token
+    (our tokenizer's end-of-text is also its pad token) from padding, and warns.
+    """
+    return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+
+
 @torch.no_grad()
 def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: int | None = None,
                 device=None) -> dict:
@@ -109,13 +118,13 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
     total, count, agree = 0.0, 0, 0
     for i in range(0, len(blocks), batch_size):
         ids = blocks[i:i + batch_size].to(device)
-        logits = model(input_ids=ids).logits[:, :-1].float()
+        logits = block_logits(model, ids)[:, :-1].float()
         targets = ids[:, 1:]
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                  reduction="sum").item()
         count += targets.numel()
         if teacher is not None:
-            t_logits = teacher(input_ids=ids).logits[:, :-1]
+            t_logits = block_logits(teacher, ids)[:, :-1]
             agree += round(agreement(logits.flatten(0, 1), t_logits.flatten(0, 1)) * targets.numel())
     model.train(was_training)
     loss = total / max(count, 1)
@@ -175,10 +184,10 @@ def lm_step(model, ids, optimizer, scheduler=None, teacher_logits=None, loss_fn=
     position t is compared on predicting token t+1.
     """
     if teacher_logits is None:   # the loss transformers computes from labels=ids, written out
-        logits = model(input_ids=ids).logits[:, :-1]
+        logits = block_logits(model, ids)[:, :-1]
         loss = F.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten())
     else:
-        s, y, t = shift_for_lm(model(input_ids=ids).logits, ids, teacher_logits)
+        s, y, t = shift_for_lm(block_logits(model, ids), ids, teacher_logits)
         loss = loss_fn(s, t, y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -257,7 +266,7 @@ def _compare_students(runs, train, steps, batch_size, lr, teacher, valid, eval_e
         teacher_logits = None
         if needs_teacher:
             with torch.no_grad():
-                teacher_logits = teacher(input_ids=ids).logits
+                teacher_logits = block_logits(teacher, ids)
         for name, (model, fn, optimizer, scheduler, history) in state.items():
             start = time.perf_counter()
             loss = lm_step(model, ids, optimizer, scheduler, teacher_logits if fn else None, fn)
@@ -486,7 +495,7 @@ def next_token_probs(model, tokenizer, prompt: str, top: int = 10, temperature: 
     device = next(model.parameters()).device
     model.eval()
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
-    logits = model(input_ids=ids).logits[0, -1].float()
+    logits = block_logits(model, ids)[0, -1].float()
     probs = torch.softmax(logits / temperature, dim=-1)
     values, indices = probs.topk(top)
     return [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices)]

@@ -183,3 +183,38 @@ def test_mnist1d_teacher_is_cached_and_survives_a_damaged_file(tmp_path, monkeyp
     assert not info3["from_cache"]
     results = run_seeds(lambda s: {"a": s, "b": 2 * s}, [0, 1, 2], progress=False)
     assert results == {"a": [0, 1, 2], "b": [0, 2, 4]}
+
+
+def _build_slowly(path, counter):
+    """One process's request for the cache entry ``path``: builds take a second and are counted."""
+    import time
+    from course_utils.io import cached
+
+    def build():
+        with open(counter, "a") as f:
+            f.write("built\n")
+        time.sleep(1.0)
+        return "value"
+
+    def save(value, tmp):
+        os.makedirs(tmp, exist_ok=True)
+        with open(os.path.join(tmp, "v.txt"), "w") as f:
+            f.write(value)
+
+    def load(p):
+        with open(os.path.join(p, "v.txt")) as f:
+            return f.read()
+
+    return cached(path, build, save, load)[0]
+
+
+def test_two_processes_needing_one_entry_build_it_once(tmp_path):
+    """Two notebooks (or a notebook and a test) asking for the same teacher at once: one builds
+    it, the other waits and loads it; neither deletes the other's half-written entry."""
+    import multiprocessing
+    path, counter = tmp_path / "teachers" / "t-abc", tmp_path / "count.txt"
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        values = pool.starmap(_build_slowly, [(str(path), str(counter))] * 2)
+    assert values == ["value", "value"]
+    assert counter.read_text().count("built") == 1
+    assert not list(path.parent.glob("*.tmp"))

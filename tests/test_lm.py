@@ -215,3 +215,21 @@ def test_forward_cached_and_greedy_continue_match_a_full_forward_without_warning
     eos = int(new[0, 0])
     after = lm_mod.greedy_continue(model, ids[:1], 5, eos_token_id=eos)
     assert after[0].tolist() == [eos] * 5
+
+
+def test_training_and_evaluating_on_blocks_that_start_with_the_end_token_do_not_warn(cache, capfd):
+    """Packed blocks begin or end with the end-of-text token, which is also the pad token:
+    without an attention mask transformers takes it for padding and prints a warning in the
+    learner's notebook (lesson 05 at the `cpu` size did)."""
+    from transformers.utils import logging as hf_logging
+    teacher, tok = teachers.load_teacher("course-gpt2", progress=False, **TINY)
+    student = teachers.make_student(tok, n_layer=1, n_embd=16, n_head=2, block_size=32)
+    blocks = torch.randint(1, len(tok), (4, 32))
+    blocks[:, 0] = tok.eos_token_id
+    assert tok.eos_token_id == teacher.config.pad_token_id   # the case that warns
+    hf_logging.get_logger("transformers").warning_once.cache_clear()   # warned once per process
+    lm_mod.train_lm(student, blocks, steps=2, batch_size=2, teacher=teacher, progress=False)
+    lm_mod.train_lm(student, blocks, steps=2, batch_size=2, progress=False)
+    lm_mod.evaluate_lm(student, blocks, teacher=teacher)
+    err = capfd.readouterr().err
+    assert "attention_mask" not in err, err
