@@ -47,8 +47,9 @@ __all__ = ["ProxyPair", "proxy_loss", "perturbed_proxies", "token_deltas",
 def proxy_loss(proxy, held_out: torch.Tensor) -> torch.Tensor:
     """The proxy's mean next-token cross-entropy on ``held_out`` (token ids, ``(n, length)``):
     the downstream loss antidistillation tries to raise. Taught in lesson 11."""
+    from .lm import block_logits
     ids = torch.as_tensor(held_out, dtype=torch.long).to(next(proxy.parameters()).device)
-    logits = proxy(input_ids=ids).logits[:, :-1]
+    logits = block_logits(proxy, ids)[:, :-1]
     return F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
 
 
@@ -107,10 +108,10 @@ def perturbed_proxies(proxy, held_out, epsilon: float = 1e-3, loss_fn=None) -> P
 def token_deltas(pair: ProxyPair, input_ids, attention_mask=None) -> torch.Tensor:
     """Delta for every token of the vocabulary as the next token after each row of
     ``input_ids``: ``(batch, vocab)``, the central finite difference of the two copies'
-    log-probabilities. Taught in lesson 11."""
+    log-probabilities (no ``attention_mask``: no padding). Taught in lesson 11."""
     device = next(pair.plus.parameters()).device
     ids = torch.as_tensor(input_ids, dtype=torch.long).to(device)
-    mask = None if attention_mask is None else attention_mask.to(device)
+    mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device)
     up = torch.log_softmax(pair.plus(input_ids=ids, attention_mask=mask).logits[:, -1], dim=-1)
     down = torch.log_softmax(pair.minus(input_ids=ids, attention_mask=mask).logits[:, -1], dim=-1)
     return (up - down) / (2 * pair.epsilon)

@@ -36,7 +36,9 @@ def exact_deltas(proxy, held_out, context):
     g = torch.autograd.grad(proxy_loss(proxy, held_out), params)
     out = torch.zeros(context.shape[0], VOCAB, dtype=torch.float64)
     for r in range(context.shape[0]):
-        log_p = torch.log_softmax(proxy(input_ids=context[r:r + 1]).logits[0, -1], dim=-1)
+        row = context[r:r + 1]
+        log_p = torch.log_softmax(proxy(input_ids=row, attention_mask=torch.ones_like(row))
+                                  .logits[0, -1], dim=-1)
         for v in range(VOCAB):
             grads = torch.autograd.grad(log_p[v], params, retain_graph=True, allow_unused=True)
             out[r, v] = sum((a * b).sum() for a, b in zip(g, grads) if b is not None)
