@@ -59,7 +59,8 @@ The API (a package; lesson 07, and Part III's provider)
     (validation, OpenAI error shapes), ``keys`` (keys and limits; key revocation goes here),
     ``log`` (the SQLite request log), ``generation`` (sampling; the watermark goes here),
     ``server`` (HTTP; output defences go here); lesson 09 adds accounts, revocation and
-    ``clock`` (a simulated clock for rate limits and log times)
+    ``clock`` (a simulated clock for rate limits and log times); lesson 11 the ``defence``
+    option (``serve(..., defence=Defence(...))``, ``course serve --defence``)
 
 Part III -- defending models (lessons 09-12)
   * ``traffic``       -- simulated API traffic with ground truth: honest users and distillers
@@ -71,6 +72,12 @@ Part III -- defending models (lessons 09-12)
     (naive, de-duplicated, open-weights) (lesson 10)
   * ``radioactivity`` -- watermarked and clean harvests through the API, students on a
     watermarked share (cached), their samples and test tables (lesson 10)
+  * ``defences``      -- the API's output defences: ``Defence`` (logprob rounding, noise,
+    top-1 only, a temperature floor, antidistillation), off by default (lesson 11)
+  * ``antidistill``   -- antidistillation sampling: the perturbed proxy pair, the finite-
+    difference Delta of every token, our sampler on the tilted distribution (lesson 11)
+  * ``fingerprint``   -- secret trigger -> response fingerprints and an identity taught by
+    fine-tuning (cached), hit rates, identity rates, leaks to ordinary prompts (lesson 11)
 
 Part IV -- the capstone (lesson 13)
   * ``code_corpus``   -- the standard library's own source as a code corpus, split by module;

@@ -63,6 +63,10 @@ def serve_main(argv=None) -> int:
                         help="watermark every completion with this secret key (lesson 10)")
     parser.add_argument("--watermark-gamma", type=float, default=0.25, help="green share")
     parser.add_argument("--watermark-delta", type=float, default=2.0, help="green bias")
+    parser.add_argument("--defence", default=None, metavar="PARTS",
+                        help="output defences, comma-separated: round=D (decimals of the "
+                        "logprobs), noise=S (Gaussian noise on them), top1 (no logprobs), "
+                        "min-temperature=T (lesson 11)")
     args = parser.parse_args(argv)
     from .api import KeyPolicy, TeacherAPI
     from .api.server import load_model
@@ -80,13 +84,22 @@ def serve_main(argv=None) -> int:
         except ValueError as error:
             print(f"course serve: {error}", file=sys.stderr)
             return 2
+    defence = None
+    if args.defence is not None:
+        from .defences import Defence
+        try:
+            defence = Defence.from_text(args.defence)
+        except ValueError as error:
+            print(f"course serve: --defence: {error}", file=sys.stderr)
+            return 2
     keys = None
     if args.key:
         keys = {args.key: KeyPolicy("default", rpm=args.rpm, tpm=args.tpm)}
     try:
         api = TeacherAPI(model, tokenizer, model_name=args.model_name or args.model, keys=keys,
                          rpm=args.rpm, tpm=args.tpm, price_per_1k=args.price,
-                         log_path=args.log, port=args.port, quiet=False, watermark=watermark)
+                         log_path=args.log, port=args.port, quiet=False, watermark=watermark,
+                         defence=defence)
         for name in args.account:
             api.add_account(name, rpm=args.rpm, tpm=args.tpm)
         api.start()

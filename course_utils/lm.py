@@ -11,8 +11,9 @@
   :mod:`course_utils.seqkd`); every trainer returns an :class:`LMHistory`;
 * ``sample``, ``next_token_probs`` -- generation with temperature / top-p through
   ``generate``, and a look at one next-token distribution (the teacher's dark knowledge);
-* ``forward_cached``, ``greedy_continue`` -- one forward pass on a key-value cache (the API's
-  sampler runs on it), and greedy continuations of a batch of same-length prompts.
+* ``forward_cached``, ``greedy_continue``, ``sample_continuations`` -- one forward pass on a
+  key-value cache (the API's sampler runs on it), greedy continuations of a batch of
+  same-length prompts, and the course's own sampling loop (lessons 10-11).
 
 Every model here is a transformers causal LM: ``model(input_ids).logits`` has shape
 ``(batch, length, vocab)`` and position t predicts token t+1.
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import few_threads, get_device
+from .config import API_MODEL_PARAMS, few_threads, get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
 from .metrics import agreement
 
@@ -408,6 +409,55 @@ def forward_cached(model, input_ids, cache=None, attention_mask=None):
     name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **{name: cache})
     return out.logits, (out["cache"] if "cache" in out else out["past_key_values"])
+
+
+def sample_continuations(model, input_ids, *, max_new_tokens: int, seed: int = 0,
+                         temperature: float = 1.0, attention_mask=None, process=None,
+                         nudge=None) -> list[list[int]]:
+    """Sample continuations of a batch of prompts with the course's own loop; returns only the
+    new tokens (a list of id lists, each cut at EOS).
+
+    Each step runs :func:`forward_cached` with the attention mask (``generate`` drops an
+    all-ones mask, then warns about padding once a finished row is fed its end token) and
+    draws from ``softmax(process(so_far, logits) / temperature + nudge(step_ids, mask))``:
+    ``process`` is a logits processor (lesson 10's watermark), ``nudge`` an add-on after the
+    temperature (lesson 11's antidistillation); either may be None. A row that has written
+    EOS is filled with it from then on. Used by
+    :func:`course_utils.watermark.watermarked_generate` and
+    :func:`course_utils.antidistill.antidistill_generate`."""
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    ids = torch.as_tensor(input_ids, dtype=torch.long).to(device)
+    batch, length = ids.shape
+    if attention_mask is None:
+        attention_mask = torch.ones_like(ids)
+    mask = torch.cat([attention_mask.to(device),
+                      torch.ones(batch, max_new_tokens, dtype=torch.long, device=device)], dim=1)
+    eos = model.config.eos_token_id
+    done = torch.zeros(batch, dtype=torch.bool)
+    cache, step_ids, so_far, new = None, ids, ids, []
+    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
+        for step in range(max_new_tokens):
+            step_mask = mask[:, :length + step]
+            logits, cache = forward_cached(model, step_ids, cache, step_mask)
+            scores = logits[:, -1].float()
+            if process is not None:
+                scores = process(so_far, scores)
+            scaled = scores / temperature
+            if nudge is not None:
+                scaled = scaled + nudge(step_ids, step_mask).to(scaled.device)
+            probs = torch.softmax(scaled, dim=-1).cpu()
+            chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            if eos is not None:
+                chosen = chosen.masked_fill(done, eos)
+                done |= chosen == eos
+            new.append(chosen)
+            step_ids = chosen.unsqueeze(1).to(device)
+            so_far = torch.cat([so_far, step_ids], dim=1)
+            if done.all():
+                break
+    rows = torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]
+    return [row[:row.index(eos)] if eos is not None and eos in row else row for row in rows]
 
 
 @torch.no_grad()

@@ -188,46 +188,16 @@ def watermarked_generate(model, input_ids, watermark: Watermark | None, *, max_n
     """Sample continuations of ``input_ids`` with our logits processor (``None``: clean).
     Returns only the new tokens (a list of id lists, cut at EOS).
 
-    Our own sampling loop on :func:`course_utils.lm.forward_cached`, so the attention mask goes
-    in at every step (``generate`` drops an all-ones mask, then warns about padding once a
-    finished row is fed its end token). As in ``generate``, the processor acts on the logits
-    before the temperature divides them."""
-    from .config import API_MODEL_PARAMS, few_threads
-    from .lm import forward_cached
-    generator = torch.Generator().manual_seed(seed)
+    The course's own sampling loop (:func:`course_utils.lm.sample_continuations`, on
+    :func:`course_utils.lm.forward_cached`), so the attention mask goes in at every step
+    (``generate`` drops an all-ones mask, then warns about padding once a finished row is fed
+    its end token). As in ``generate``, the processor acts on the logits before the
+    temperature divides them."""
+    from .lm import sample_continuations
     process = watermark.processor() if watermark is not None else None
-    device = next(model.parameters()).device
-    ids = input_ids.to(device)
-    batch, length = ids.shape
-    if attention_mask is None:
-        attention_mask = torch.ones_like(ids)
-    mask = torch.cat([attention_mask.to(device),
-                      torch.ones(batch, max_new_tokens, dtype=torch.long, device=device)], dim=1)
-    eos = model.config.eos_token_id
-    done = torch.zeros(batch, dtype=torch.bool)
-    cache, step_ids, so_far, new = None, ids, ids, []
-    with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
-        for step in range(max_new_tokens):
-            logits, cache = forward_cached(model, step_ids, cache, mask[:, :length + step])
-            scores = logits[:, -1].float()
-            if process is not None:
-                scores = process(so_far, scores)
-            probs = torch.softmax(scores / temperature, dim=-1).cpu()
-            chosen = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            if eos is not None:
-                chosen = chosen.masked_fill(done, eos)
-                done |= chosen == eos
-            new.append(chosen)
-            step_ids = chosen.unsqueeze(1).to(device)
-            so_far = torch.cat([so_far, step_ids], dim=1)
-            if done.all():
-                break
-    texts = []
-    for row in (torch.stack(new, dim=1).tolist() if new else [[] for _ in range(batch)]):
-        if eos is not None and eos in row:
-            row = row[:row.index(eos)]
-        texts.append(row)
-    return texts
+    return sample_continuations(model, input_ids, max_new_tokens=max_new_tokens, seed=seed,
+                                temperature=temperature, attention_mask=attention_mask,
+                                process=process)
 
 
 def continuation_perplexity(model, heads, texts, batch_size: int = 32) -> float:

@@ -47,7 +47,9 @@ limits and log rows follow.
 Where Part III's provider options go: key revocation in :class:`~.keys.KeyRing`
 (``authenticate``), the watermark in :func:`~.generation.next_token` (the one place a token
 is chosen), output defences in :meth:`~.server.TeacherAPI.complete` (the one place that
-decides what leaves the server).
+decides what leaves the server). Lesson 11's defences arrive as ``serve(..., defence=...)``,
+a :class:`course_utils.defences.Defence`: off by default, and a server with an inactive one
+answers bit for bit as one without.
 """
 from .clock import SimClock, WallClock
 from .keys import KeyPolicy, KeyRing

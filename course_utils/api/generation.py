@@ -5,7 +5,8 @@ each chosen token's log-probability and the top alternatives of the model's own
 distribution (temperature 1, before top-p): what a distiller wants as soft targets.
 :func:`finish_text` decodes a choice and cuts it at a stop sequence. Taught in lesson 07.
 
-Part III's watermark goes into :func:`next_token`, the one place a token is chosen.
+Part III's watermark goes into :func:`next_token`, the one place a token is chosen, and so
+does lesson 11's antidistillation ``nudge`` (:mod:`course_utils.antidistill`).
 """
 from __future__ import annotations
 
@@ -37,18 +38,23 @@ def prompt_ids(tokenizer, text: str) -> list[int]:
 
 
 def next_token(logits, temperature: float, top_p: float, generator, watermark=None,
-               prev_ids=None):
+               prev_ids=None, bonus=None):
     """Choose each row's next token: greedy at temperature 0, else nucleus sampling.
 
     With a ``watermark`` (a :class:`course_utils.watermark.Watermark`, lesson 10) the green list
     seeded by each row's previous token (``prev_ids``) gets its bias first; without one the
-    logits are untouched (bitwise the same choices as before the watermark existed)."""
+    logits are untouched (bitwise the same choices as before the watermark existed).
+    ``bonus`` (lesson 11's antidistillation, ``lam * Delta``) is added to ``logits /
+    temperature``; at temperature 0 the choice is the mode of ``logits + bonus``."""
     import torch
     if watermark is not None:
         logits = watermark.bias_logits(prev_ids.reshape(-1, 1), logits)
     if temperature == 0:
-        return logits.argmax(dim=-1)
-    probs = torch.softmax(logits / temperature, dim=-1)
+        return (logits if bonus is None else logits + bonus).argmax(dim=-1)
+    scaled = logits / temperature
+    if bonus is not None:
+        scaled = scaled + bonus
+    probs = torch.softmax(scaled, dim=-1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True)
         keep = sorted_p.cumsum(-1) - sorted_p < top_p
@@ -60,20 +66,21 @@ def next_token(logits, temperature: float, top_p: float, generator, watermark=No
 
 def generate(model, tokenizer, prompt_ids: list[int], *, max_tokens: int, temperature: float,
              top_p: float, n: int, top_k_logprobs: int, stop: list[str], seed: int | None,
-             context_length: int, watermark=None):
+             context_length: int, watermark=None, nudge=None):
     """Sample ``n`` continuations; returns per choice (ids, logprobs, top, finish_reason).
 
-    ``watermark``: the provider's green-list watermark (lesson 10), or None. The log-probabilities
-    returned stay the model's own (before the watermark's bias)."""
+    ``watermark``: the provider's green-list watermark (lesson 10), or None. ``nudge``: lesson
+    11's antidistillation add-on (``nudge(step_ids, attention_mask)`` gives the bonus of each
+    step), or None. The log-probabilities returned stay the model's own (before either)."""
     import torch
     generator = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(62))
     with torch.no_grad(), few_threads(model, max_params=API_MODEL_PARAMS):
         return _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
-                            top_k_logprobs, stop, generator, context_length, watermark)
+                            top_k_logprobs, stop, generator, context_length, watermark, nudge)
 
 
 def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n,
-                 top_k_logprobs, stop, generator, context_length, watermark=None):
+                 top_k_logprobs, stop, generator, context_length, watermark=None, nudge=None):
     import torch
     from ..lm import forward_cached
     eos = tokenizer.eos_token_id
@@ -87,8 +94,9 @@ def _sample_loop(model, tokenizer, prompt_ids, max_tokens, temperature, top_p, n
         logits, past = forward_cached(model, ids, past, mask)
         logits = logits[:, -1, :].float().cpu()
         logp = torch.log_softmax(logits, dim=-1)
+        bonus = nudge(ids, mask) if nudge is not None else None
         chosen = next_token(logits, temperature, top_p, generator, watermark,
-                            ids[:, -1].cpu() if watermark is not None else None)
+                            ids[:, -1].cpu() if watermark is not None else None, bonus)
         if top_k_logprobs:
             top_v, top_i = logp.topk(top_k_logprobs, dim=-1)
         for row in range(n):

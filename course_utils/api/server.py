@@ -7,7 +7,8 @@ answered by :mod:`~course_utils.api.generation`, and written to the
 Taught in lesson 07.
 
 Part III's output defences go into :meth:`TeacherAPI.complete`, where the generated choices
-become the response: the one place that decides what leaves the server.
+become the response: the one place that decides what leaves the server (lesson 11's
+:class:`course_utils.defences.Defence`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from ..defences import Defence, noise_rng
 from . import generation, protocol
 from .keys import KeyPolicy, KeyRing
 from .log import RequestLog
@@ -44,7 +46,9 @@ class TeacherAPI:
     for rate limits and log rows (default the wall clock; a :class:`~.clock.SimClock` in
     lesson 09); ``watermark``: a :class:`course_utils.watermark.Watermark` applied to every
     completion (lesson 10). Its key stays in the server: it is never part of a response, a
-    header or the log.
+    header or the log. ``defence``: a :class:`course_utils.defences.Defence` (lesson 11):
+    rounding or noise on the returned log-probabilities, no log-probabilities, a temperature
+    floor, antidistillation sampling; None (or an inactive one) changes nothing.
     """
 
     def __init__(self, model, tokenizer, *, model_name: str = "course-teacher",
@@ -53,9 +57,10 @@ class TeacherAPI:
                  price_per_1k_completion: float | None = None, log_path=None,
                  prompt_format=None, max_tokens_default: int = 16, window_s: float = 60.0,
                  host: str = "127.0.0.1", port: int = 0, quiet: bool = True, clock=None,
-                 watermark=None):
+                 watermark=None, defence=None):
         self.model, self.tokenizer = model.eval(), tokenizer
         self._watermark = watermark
+        self._defence = _check_defence(defence, model)
         self.model_name = model_name
         self.clock = clock
         self.key_ring = KeyRing(keys, window_s=window_s, clock=clock)
@@ -187,7 +192,13 @@ class TeacherAPI:
     def __repr__(self) -> str:
         where = self.base_url if self._httpd else "stopped"
         marked = ", watermarked" if self._watermark is not None else ""
-        return f"TeacherAPI({self.model_name!r}, {where}{marked})"
+        defended = ", defended" if self.defended else ""
+        return f"TeacherAPI({self.model_name!r}, {where}{marked}{defended})"
+
+    @property
+    def defended(self) -> bool:
+        """Whether an output defence is on (lesson 11)."""
+        return self._defence is not None and self._defence.active
 
     @property
     def watermarked(self) -> bool:
@@ -199,11 +210,12 @@ class TeacherAPI:
                  top_p: float, n: int, top_k_logprobs: int, stop: list[str], seed: int | None):
         """Sample ``n`` continuations; returns per choice (ids, logprobs, top, finish_reason)."""
         with self._model_lock:
+            nudge = self._defence.nudge() if self._defence is not None else None
             return generation.generate(self.model, self.tokenizer, prompt_ids,
                                        max_tokens=max_tokens, temperature=temperature,
                                        top_p=top_p, n=n, top_k_logprobs=top_k_logprobs,
                                        stop=stop, seed=seed, context_length=self.context_length,
-                                       watermark=self._watermark)
+                                       watermark=self._watermark, nudge=nudge)
 
     # ---- the endpoints ----------------------------------------------------------------
     def handle(self, path: str, key: str, policy: KeyPolicy, body: dict) -> tuple[dict, dict]:
@@ -212,6 +224,7 @@ class TeacherAPI:
             path, body, model_name=self.model_name, context_length=self.context_length,
             max_tokens_default=self.max_tokens_default,
             chat_text=lambda m: generation.chat_text(self.tokenizer, m, self.prompt_format))
+        self.refuse(request)
         encoded = [generation.prompt_ids(self.tokenizer, p) for p in request.prompts]
         protocol.check_context(request, encoded, self.context_length)
         prompt_tokens = sum(len(e) for e in encoded)
@@ -230,13 +243,26 @@ class TeacherAPI:
                    completion=json.dumps(texts if len(texts) > 1 else texts[0]))
         return response, log
 
+    def refuse(self, request: protocol.Request) -> None:
+        """A 400 for a request the output defence does not answer (log-probabilities from a
+        top-1-only server), before it is counted against the key's limits."""
+        message = self._defence.refusal(request.logprobs) if self._defence is not None else None
+        if message:
+            raise APIError(400, message, param="logprobs", code="unsupported_parameter")
+
     def complete(self, request: protocol.Request, encoded: list) -> tuple[list, list, int]:
-        """Generate every choice of a request: (choices JSON, texts, completion tokens)."""
+        """Generate every choice of a request: (choices JSON, texts, completion tokens).
+
+        The output defence acts here (lesson 11): the temperature floor and antidistillation
+        on the sampling, rounding and noise on the log-probabilities that are returned."""
         k = request.top_logprobs
+        defence = self._defence
+        temperature = request.temperature if defence is None \
+            else defence.temperature(request.temperature)
         choices, texts, completion_tokens = [], [], 0
         for p_index, ids in enumerate(encoded):
             results = self.generate(ids, max_tokens=request.max_tokens,
-                                    temperature=request.temperature, top_p=request.top_p,
+                                    temperature=temperature, top_p=request.top_p,
                                     n=request.n, top_k_logprobs=k if request.logprobs else 0,
                                     stop=request.stop,
                                     seed=None if request.seed is None else request.seed + p_index)
@@ -245,11 +271,25 @@ class TeacherAPI:
                 text, out, lps, top = generation.finish_text(self.tokenizer, out, lps, top,
                                                              request.stop)
                 texts.append(text)
+                index = p_index * request.n + j
+                if defence is not None and request.logprobs:
+                    lps, top = defence.logprobs(out, lps, top, noise_rng(request.seed, index))
                 lp_json = protocol.logprobs_json(self.tokenizer, out, lps, top, request.chat, k) \
                     if request.logprobs else None
-                choices.append(protocol.choice_json(request, p_index * request.n + j, text,
-                                                    lp_json, reason))
+                choices.append(protocol.choice_json(request, index, text, lp_json, reason))
         return choices, texts, completion_tokens
+
+
+def _check_defence(defence, model):
+    if defence is None:
+        return None
+    if not isinstance(defence, Defence):
+        raise TypeError(f"defence must be a course_utils.defences.Defence, not "
+                        f"{type(defence).__name__}.")
+    if defence.antidistill != 0:
+        from ..antidistill import check_proxy_fits
+        check_proxy_fits(defence.proxy, model)
+    return defence
 
 
 _RUNNING: set = set()
