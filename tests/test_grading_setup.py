@@ -137,3 +137,26 @@ def test_a_self_test_out_of_address_space_says_to_raise_memory(submitted, monkey
     err = capsys.readouterr().err
     assert "self-test failed" in err and "--memory 16000" in err
     assert not (out / "grades.csv").exists()
+
+
+def test_the_cache_copied_into_the_sandbox_skips_entries_being_written(tmp_path, monkeypatch):
+    """Grading while a notebook (or another test process) writes the course cache: entries being
+    written and build locks stay behind, and a file that vanishes mid-copy is an event, not a
+    crash of the grading."""
+    import shutil
+    from course_utils.grading.runner import seed_cache
+    seed = tmp_path / "cache"
+    (seed / "teachers" / "t-1").mkdir(parents=True)
+    (seed / "teachers" / "t-1" / "model.pt").write_bytes(b"weights")
+    (seed / "teachers" / ".t-2.abc.tmp").mkdir()
+    (seed / "teachers" / ".t-1.lock").write_text("")
+    events = []
+    seed_cache(str(seed), tmp_path / "work", events)
+    copied = sorted(p.name for p in (tmp_path / "work" / "teachers").iterdir())
+    assert copied == ["t-1"] and events == []
+
+    def vanished(*args, **kwargs):
+        raise shutil.Error([("a", "b", "No such file or directory")])
+    monkeypatch.setattr(shutil, "copytree", vanished)
+    seed_cache(str(seed), tmp_path / "work2", events)
+    assert len(events) == 1 and "changed while it was copied" in events[0]

@@ -171,13 +171,27 @@ def seed_cache(seed: str | None, target: Path, events: list) -> None:
     if not seed or not Path(seed).is_dir():
         return
     import shutil
-    files = [p for p in Path(seed).rglob("*") if p.is_file() and not p.is_symlink()]
-    if sum(p.stat().st_size for p in files) > SEED_LIMIT:
+    if sum(_size(p) for p in Path(seed).rglob("*") if p.is_file() and not p.is_symlink()) > SEED_LIMIT:
         events.append(f"the course cache {seed} is larger than {SEED_LIMIT >> 20} MB: not copied "
                       f"into the sandbox, so teachers were trained there again")
         return
-    shutil.copytree(seed, target, symlinks=False, dirs_exist_ok=True,
-                    ignore=lambda folder, names: [n for n in names if n.endswith(".tmp")])
+    # Entries being written (.tmp) and build locks stay behind. A notebook running beside the
+    # grading may still replace an entry while it is copied: what was copied is kept, and an
+    # entry that was missed is built again in the sandbox.
+    try:
+        shutil.copytree(seed, target, symlinks=False, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names
+                                                      if n.endswith((".tmp", ".lock"))])
+    except shutil.Error as error:
+        events.append(f"{len(error.args[0])} file(s) of the course cache changed while it was "
+                      "copied into the sandbox; what they held is built again there")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:   # replaced or removed since it was listed
+        return 0
 
 
 def _chown_tree(folder: Path, uid: int) -> None:
