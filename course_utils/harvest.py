@@ -233,6 +233,13 @@ def harvest(client, prompts, out_dir, *, model: str, budget_usd: float,
                                                **request)
                 except openai.BadRequestError as error:   # e.g. a prompt too long: skip it
                     skipped.append((i, str(error)[:200]))
+                    if len(skipped) == 3 and not rows and not done:
+                        # the first three refused, nothing bought: the request itself is refused
+                        # (e.g. a provider that returns no logprobs), not three odd prompts
+                        raise ValueError(
+                            f"The API refused the first 3 requests and sold nothing: "
+                            f"{skipped[0][1]} -- change the request (e.g. top_logprobs=0 if "
+                            "it returns no logprobs) rather than the prompts.") from None
                     continue
                 cost = bill(response.usage, price_per_1k_prompt, price_per_1k_completion)
                 k = len(response.choices)

@@ -233,3 +233,20 @@ def test_cli_serve_takes_a_defence(monkeypatch, capsys, teacher, tmp_path):
     assert seen == [Defence(round_decimals=1, top1_only=True)]
     assert main(["serve", "tiny", "--defence", "noise=-2"]) == 2
     assert "noise_std" in capsys.readouterr().err
+
+
+def test_a_harvest_asking_for_logprobs_from_a_top1_server_stops_with_a_clear_message(teacher, tmp_path):
+    """Lesson 07's harvester skips a prompt the API refuses; when every request is refused it
+    says so after three instead of skipping the whole prompt list and selling nothing."""
+    from course_utils.harvest import harvest
+    model, tok = teacher
+    with serve(model, tok, log_path=tmp_path / "log.sqlite", defence=Defence(top1_only=True)) as api:
+        with pytest.raises(ValueError, match="refused the first 3 requests.*top_logprobs=0"):
+            harvest(_client(api), [PROMPT] * 20, tmp_path / "h", model=api.model_name,
+                    budget_usd=1.0, price_per_1k_prompt=0.01, max_tokens=4, top_logprobs=5,
+                    progress=False)
+        assert len(read_log(tmp_path / "log.sqlite")) == 3
+        # without logprobs the same harvest buys its completions
+        rows = harvest(_client(api), [PROMPT] * 4, tmp_path / "h2", model=api.model_name,
+                       budget_usd=1.0, price_per_1k_prompt=0.01, max_tokens=4, progress=False)
+        assert len(rows) == 4
