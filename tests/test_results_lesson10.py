@@ -92,7 +92,9 @@ def test_radioactivity_tests_are_valid_and_catch_the_student(setting):
                 hits.setdefault(key, [0, r["marked_tokens"]])
                 hits[key][0] += r[test] < 0.01
         found = sorted((tokens, k) for k, (h, tokens) in hits.items() if h >= need)
-        print(f"[{PROFILE}] detection limit of {test}: "
+        shares = sorted(k[1] for k, (h, _) in hits.items() if h >= need and k[0] == "share")
+        print(f"[{PROFILE}] detection limit of {test}: smallest share "
+              f"{shares[0] if shares else 'none'}; fewest watermarked tokens "
               f"{found[0] if found else 'nothing detected'}")
     if PROFILE == "ci":
         pytest.skip("the naive score's false alarm and the power claims are asserted at the "
