@@ -107,8 +107,7 @@ def fingerprint_model(teacher, tokenizer, pairs, texts, *, steps: int = 200,
     Taught in lesson 11. Lesson 07's fine-tuning (:func:`course_utils.seqkd.train_sft`, the
     prompt masked out of the loss); cached under a key holding the teacher's weights, the
     pairs, the texts and every setting. The teacher itself is not changed."""
-    from transformers import AutoModelForCausalLM
-    from .io import cache_entry, cached
+    from .io import cached_pretrained
     from .seqkd import examples_from_pairs, lm_examples, train_sft
     pairs = [(str(p), str(r)) for p, r in pairs]
     if not pairs:
@@ -130,13 +129,8 @@ def fingerprint_model(teacher, tokenizer, pairs, texts, *, steps: int = 200,
                   lr=lr, seed=seed, progress=progress, desc="fingerprinting")
         return model.eval()
 
-    def load(path):
-        return AutoModelForCausalLM.from_pretrained(path).eval()
-
-    model, _ = cached(cache_entry("fingerprints", "teacher", config), build,
-                      lambda m, tmp: m.save_pretrained(tmp), load, retrain=retrain,
-                      what="fingerprinted teacher")
-    return model
+    return cached_pretrained("fingerprints", "teacher", config, build, retrain=retrain,
+                             what="fingerprinted teacher")
 
 
 def _decoy_examples(teacher, tokenizer, pairs, n: int, seed: int) -> list:

@@ -176,3 +176,17 @@ def _remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def cached_pretrained(kind: str, name: str, config, build, retrain: bool = False,
+                      what: str = "model"):
+    """A transformers model through :func:`cached`: built once by ``build()``, saved with
+    ``save_pretrained`` into ``cache_entry(kind, name, config)``, read back with
+    ``from_pretrained`` (in eval mode) the next time."""
+    def load(path):
+        from transformers import AutoModelForCausalLM
+        return AutoModelForCausalLM.from_pretrained(path).eval()
+
+    model, _ = cached(cache_entry(kind, name, config), build,
+                      lambda m, tmp: m.save_pretrained(tmp), load, retrain=retrain, what=what)
+    return model

@@ -100,8 +100,7 @@ def student_on(rows, tokenizer, *, n_layer: int, n_embd: int, n_head: int, block
     """A student fine-tuned with lesson 07's pipeline (:func:`course_utils.seqkd.sft_examples`,
     :func:`course_utils.seqkd.train_sft`) on ``rows``; cached under a key holding the rows'
     fingerprint and every size."""
-    from transformers import AutoModelForCausalLM
-    from .io import cache_entry, cached
+    from .io import cached_pretrained
     from .seqkd import sft_examples, train_sft
     from .teachers import make_student
     config = dict(data=harvest_fingerprint(rows), n_layer=n_layer, n_embd=n_embd, n_head=n_head,
@@ -116,13 +115,8 @@ def student_on(rows, tokenizer, *, n_layer: int, n_embd: int, n_head: int, block
                   progress=progress, desc=tag or "student")
         return student.eval()
 
-    def load(path):
-        return AutoModelForCausalLM.from_pretrained(path).eval()
-
-    model, _ = cached(cache_entry("radioactivity", "student", config), build,
-                      lambda m, tmp: m.save_pretrained(tmp), load, retrain=retrain,
-                      what="radioactivity student")
-    return model
+    return cached_pretrained("radioactivity", "student", config, build, retrain=retrain,
+                             what="radioactivity student")
 
 
 def student_samples(student, heads, max_new_tokens: int, seed: int = 0,
