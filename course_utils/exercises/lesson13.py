@@ -28,7 +28,8 @@ class _TinyLM(torch.nn.Module):
         self.mix = torch.nn.Linear(width, width)
         self.head = torch.nn.Linear(width, vocab)
 
-    def forward(self, input_ids, labels=None):
+    def forward(self, input_ids, labels=None, attention_mask=None):
+        # attention_mask accepted as transformers models do; there is no padding to mask here
         from types import SimpleNamespace
         logits = self.head(torch.tanh(self.mix(self.embed(input_ids))))
         loss = None
