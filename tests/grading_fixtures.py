@@ -63,7 +63,9 @@ def make_submissions(folder: Path, release_dir: Path, out_dir: Path, port: int) 
             "import time\nwhile True:  # ignores the interrupt\n    try:\n        time.sleep(0.05)\n"
             "    except BaseException:\n        pass")}),
         "memory_bomb": with_answers(release, {Q1_ID: HONEST_Q1, Q2_ID: (
-            "hog = [bytearray(2_000_000_000) for _ in range(50)]  # 100 GB")}),
+            # 6 GB at a time, past the 4,000 MB limit at the first: refused at once, where 2 GB
+            # pieces were zero-filled first and a busy machine ran out the 5-second cell limit
+            "hog = [bytearray(6_000_000_000) for _ in range(20)]  # 120 GB")}),
         "fork_bomb": with_answers(release, {Q1_ID: HONEST_Q1, Q2_ID: (
             "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")}),
         "output_flood": with_answers(release, {Q1_ID: HONEST_Q1, Q2_ID: (

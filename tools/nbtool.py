@@ -71,6 +71,8 @@ def main(argv):
     src, dst = Path(argv[1]), Path(argv[2])
     if argv[0] == "py2nb":
         nb = py2nb(src.read_text(encoding="utf-8"), dst.stem)
+        if dst.exists():   # keep the notebook's own metadata (e.g. Colab's GPU request)
+            nb.metadata.update(nbformat.read(dst, as_version=4).metadata)
         dst.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     else:
         dst.write_text(nb2py(nbformat.read(src, as_version=4)), encoding="utf-8")
