@@ -122,7 +122,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "ci":  dict(student_channels=8, transfer_samples=2000, epochs=3, scratch_epochs=10,
                     batch_size=1024, lr=1e-2, T=2.0, seeds=2, curve_sizes=[1000]),
         "cpu": dict(student_channels=8, transfer_samples=100000, epochs=10, scratch_epochs=100,
-                    batch_size=1024, lr=1e-2, T=2.0, seeds=5, curve_sizes=[4000, 16000]),
+                    batch_size=1024, lr=1e-2, T=2.0, seeds=6, curve_sizes=[4000, 16000]),
         "gpu": dict(student_channels=8, transfer_samples=100000, epochs=20, scratch_epochs=150,
                     batch_size=1024, lr=1e-2, T=2.0, seeds=10, curve_sizes=[4000, 16000, 48000]),
     },

@@ -104,7 +104,10 @@ def test_patient_teacher_recovers_half_the_gap(setup):
         return ConvTeacher(length=data.x_train.shape[1], num_classes=data.num_classes,
                            channels=P.student_channels)
     scratch, distilled = [], []
-    for seed in range(P.seeds):
+    # At least 8 seeds here (the lesson runs P.seeds): the teacher itself differs a little from
+    # one cold run to the next (95.5% and 96.6% test accuracy in two), and at 5-6 seeds that moved
+    # the paired p across 0.01 (0.0046, 0.008, and 0.014 at 5); more seeds test the same recipe.
+    for seed in range(max(P.seeds, 8) if FULL else P.seeds):
         seed_everything(seed)
         model = cnn()
         fit(model, (data.x_train, data.y_train), epochs=P.scratch_epochs, lr=S.lr,
