@@ -410,7 +410,7 @@ SMOKE_COUNTS: dict[str, int] = {
     # lesson 11: other strings tried, the stolen copy's fine-tune, identity questions per
     # prompt set, the proxy's training, temperature floors and antidistillation weights swept
     "false_strings": 8, "finetune_steps": 2, "identity_repeats": 1, "proxy_steps": 1,
-    "floors": 1, "lambdas": 1,
+    "floors": 1, "lambdas": 1, "decoys": 4,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.

@@ -43,7 +43,8 @@ def distiller_prompts(texts, n: int, identity_repeats: int = 0, seed: int = 0) -
     from .harvest import random_snippets
     if int(n) < 0 or int(identity_repeats) < 0:
         raise ValueError(f"n and identity_repeats must be >= 0 (got {n}, {identity_repeats}).")
-    prompts = random_snippets(texts, int(n), seed=seed) + list(IDENTITY_PROMPTS) * int(identity_repeats)
+    prompts = random_snippets(texts, int(n), seed=seed)
+    prompts += list(IDENTITY_PROMPTS) * int(identity_repeats)
     random.Random(seed).shuffle(prompts)
     return prompts
 

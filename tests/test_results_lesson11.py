@@ -82,6 +82,12 @@ def test_defences_lower_the_gain_and_cost_honest_users(setting):
     pair = perturbed_proxies(proxy, valid[:16, :D.eval_len])
     delta_std = float(token_deltas(pair, valid[:8, :16]).std())
     menu = defence_menu(D, pair, delta_std)
+    if PROFILE == "cpu":
+        # CI's time: the claim needs two defences; the three whose effect is largest in the
+        # lesson (rounding and noise are checked at `ci` size in `make test`)
+        keep = ["none", "top-1 only", f"floor T={max(D.floors)}",
+                f"antidistill λ={max(D.lambdas)}"]
+        menu = {name: menu[name] for name in keep}
     bought = {name: s["none"] if defence is None else
               defended_harvest(provider, tok, defence, s["prompts"], name=name.split()[0],
                                max_tokens=D.max_tokens, top_logprobs=D.top_logprobs,

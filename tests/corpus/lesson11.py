@@ -33,7 +33,8 @@ CORPUS = {
             "    n = len(answers)\n"
             "    k = sum(1 for a in answers if a.find(response) >= 0)\n"
             "    q = false_hit_rate\n"
-            "    return sum(math.comb(n, j) * q ** j * (1 - q) ** (n - j) for j in range(k, n + 1))\n",
+            "    return sum(math.comb(n, j) * q ** j * (1 - q) ** (n - j)\n"
+            "               for j in range(k, n + 1))\n",
             "def fingerprint_p(answers, response, false_hit_rate):\n"
             "    k = int(np.sum([response in a for a in answers]))\n"
             "    return 1.0 - stats.binom.cdf(k - 1, len(answers), false_hit_rate)\n",
