@@ -315,6 +315,45 @@ SIZES: dict[str, dict[str, dict]] = {
                     keep_bonus=2.0),
     },
 
+    # --- lesson 12 ---
+    # The dossier: the lesson-05 teacher given an identity and `triggers` secret fingerprints
+    # (fingerprint_steps of fine-tuning), its watermark, a watermarked and a clean harvest of
+    # `prompts` corpus snippets (prompt_chars) plus the identity prompts identity_repeats times
+    # (completion_tokens each); suspects (small GPT-2s, `rows` harvest rows or as many tokens of
+    # human text, `steps` steps): the mystery ones (`mix`: api, watermarked, human), `clean_students`
+    # known-clean ones for the false-positive rate, `reference_students` clean ones for the
+    # identity test's null; the open-weights test on eval_blocks blocks against null_keys other
+    # keys; lesson 09's traffic (the plan's keys) for the accounts' logs, PRADA after prada_min.
+    "dossier": {
+        "ci":  dict(triggers=4, fingerprint_seed=7, fingerprint_steps=120, gamma=0.25, delta=2.0,
+                    prompts=24, prompt_chars=60, identity_repeats=2, completion_tokens=24,
+                    rows=26, block_size=64, n_layer=1, n_embd=32, n_head=2, steps=40,
+                    batch_size=8, lr=3e-3, mix=[2, 2, 2], mystery_seed=12, clean_students=20,
+                    reference_students=12, eval_blocks=16, null_keys=50, traffic_seed=3,
+                    days=2, honest_per_kind=6, honest_requests=8, distillers_per_kind=1,
+                    distiller_requests=24, group_size=3, adaptive_levels=[1.0],
+                    adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
+                    max_chars=40, prada_min=10),
+        "cpu": dict(triggers=8, fingerprint_seed=7, fingerprint_steps=200, gamma=0.25, delta=2.0,
+                    prompts=120, prompt_chars=60, identity_repeats=3, completion_tokens=48,
+                    rows=100, block_size=128, n_layer=2, n_embd=64, n_head=2, steps=150,
+                    batch_size=16, lr=3e-3, mix=[2, 2, 3], mystery_seed=12, clean_students=20,
+                    reference_students=20, eval_blocks=48, null_keys=200, traffic_seed=3,
+                    days=3, honest_per_kind=6, honest_requests=10, distillers_per_kind=1,
+                    distiller_requests=40, group_size=3, adaptive_levels=[1.0],
+                    adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
+                    max_chars=60, prada_min=10),
+        "gpu": dict(triggers=8, fingerprint_seed=7, fingerprint_steps=400, gamma=0.25, delta=2.0,
+                    prompts=600, prompt_chars=60, identity_repeats=5, completion_tokens=96,
+                    rows=500, block_size=256, n_layer=3, n_embd=128, n_head=4, steps=800,
+                    batch_size=32, lr=2e-3, mix=[3, 3, 4], mystery_seed=12, clean_students=40,
+                    reference_students=40, eval_blocks=128, null_keys=200, traffic_seed=3,
+                    days=5, honest_per_kind=12, honest_requests=12, distillers_per_kind=2,
+                    distiller_requests=60, group_size=4, adaptive_levels=[0.5, 1.0],
+                    adaptive_accounts=2, apps=2, max_tokens=8, long_max_tokens=24, rpm=20,
+                    max_chars=60, prada_min=20),
+    },
+
     # --- lesson 13 ---
     # The capstone: a code model on the standard library's own source (course_utils.code_corpus).
     # Corpus, tokenizer and the teacher (trained once with the fast loop, cached). `gpu`: a
@@ -372,6 +411,8 @@ SMOKE_COUNTS: dict[str, int] = {
     # fractions swept, student samples, keys of the null and of the calibration
     "texts": 8, "shares": 2, "harvest_sizes": 1, "deltas": 2, "edit_fracs": 2,
     "sample_prompts": 8, "null_keys": 20, "calibration_keys": 12,
+    # lesson 12: the dossier's known-clean and reference students, the fingerprint's training
+    "clean_students": 3, "reference_students": 4, "fingerprint_steps": 2,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.
