@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Source", "SOURCES", "quotations", "citations", "check_notebook", "check_text",
+__all__ = ["Source", "SOURCES", "TOS_CASES", "VERDICTS", "quotations", "citations", "check_notebook", "check_text",
            "source_table", "normalise"]
 
 
@@ -50,12 +50,24 @@ _S = [
     Source("openai-terms-2024", "Terms of Use (effective 31 January 2024)", "OpenAI",
            "2024-01-31", "https://openai.com/policies/terms-of-use",
            ("Automatically or programmatically extract data or Output",
+            "Interfere with or disrupt our Services, including circumvent any rate limits or "
+            "restrictions or bypass any protective measures or safety mitigations we put on our "
+            "Services.",
             "Use Output to develop models that compete with OpenAI"),
            retrieved="the list 'What you cannot do', quoted in "
                      "https://huggingface.co/datasets/Open-Orca/SlimOrca/discussions/4 and in a "
                      "copy of the terms at https://petclap.com/designs/mindleauge-web/coach/term-and-conditions.html",
            note="As of the lesson's writing (November 2026) the terms may have changed again: "
                 "read the current version before relying on it."),
+    Source("openai-business-terms", "Business Terms (version quoted in January 2024)", "OpenAI",
+           "2024-01", "https://openai.com/policies/business-terms",
+           ("use Output (as defined below) to develop any artificial intelligence models that "
+            "compete with our products and services",
+            "develop artificial intelligence models primarily intended to categorize, classify, "
+            "or organize data (e.g., embeddings or classifiers), as long as such models are not "
+            "distributed or made commercially available to third parties"),
+           retrieved="quoted at http://49.13.78.210/item?id=39049428 (a Hacker News mirror)",
+           note="Terms for API and business customers; they differ from the consumer terms."),
     Source("deepseek-v3", "DeepSeek-V3 Technical Report (arXiv:2412.19437)", "DeepSeek-AI",
            "2024-12-27", "https://arxiv.org/abs/2412.19437",
            ("DeepSeek-V3 requires only 2.788M H800 GPU hours for its full training",
@@ -232,3 +244,87 @@ def source_table(ids=None):
     chosen = [SOURCES[i] for i in ids] if ids is not None else list(SOURCES.values())
     return pd.DataFrame([dict(id=s.id, who=s.who, title=s.title, date=s.date, url=s.url)
                          for s in chosen]).set_index("id")
+
+
+# --------------------------------------------------------------------------------------
+# Terms-of-service cases (lesson 12's exercise): each classified against the quoted terms
+# --------------------------------------------------------------------------------------
+#: The three verdicts: the quoted terms forbid it on their face; nothing quoted forbids it;
+#: it turns on a word the terms leave undefined or on who is bound by them.
+VERDICTS = ("forbidden", "allowed", "unclear")
+
+#: The cases: ``id``, ``text``, ``verdict``, ``why`` (shown when a verdict is wrong) and the
+#: sources the reasoning rests on.
+TOS_CASES = [
+    dict(id="student", text="A student buys 5,000 answers from OpenAI's API and fine-tunes a "
+         "10M-parameter model on them for a course report; the model is never released.",
+         verdict="unclear", sources=["openai-terms-2024"],
+         why="the clause forbids models that *compete* with OpenAI, and the terms do not say "
+             "what competing means; a model nobody can use competes with nothing in practice, "
+             "but the text alone does not settle it."),
+    dict(id="competitor", text="A start-up trains a general chat assistant on millions of "
+         "answers bought through OpenAI's API and sells subscriptions to it.",
+         verdict="forbidden", sources=["openai-terms-2024", "openai-business-terms"],
+         why="a paid general assistant is the plainest case of a model that competes with "
+             "OpenAI's products, developed from Output."),
+    dict(id="scraper", text="A team runs a browser bot that types questions into the ChatGPT "
+         "web app and saves the answers (no API).", verdict="forbidden",
+         sources=["openai-terms-2024", "openai-terms-2023"],
+         why="automated extraction of Output is listed as forbidden, whatever the answers are "
+             "used for later; the 2023 terms made the exception for the API explicit."),
+    dict(id="sybil", text="A distiller opens forty accounts so that each stays under the "
+         "per-account rate limit while together they harvest far more.", verdict="forbidden",
+         sources=["openai-terms-2024"],
+         why="the terms forbid circumventing rate limits or restrictions; splitting one harvest "
+             "over many accounts exists only to do that (lesson 09's coordinated distillers)."),
+    dict(id="open-weights", text="A lab publishes, free to download, the open weights of a "
+         "general chat model trained on millions of GPT-4 answers it bought.",
+         verdict="forbidden", sources=["openai-terms-2024"],
+         why="the clause says compete, not sell: a free general chat model is a substitute for "
+             "OpenAI's products, and it was developed from Output."),
+    dict(id="classifier-shared", text="A company trains a spam classifier on API outputs and "
+         "licenses the classifier to other companies.", verdict="forbidden",
+         sources=["openai-business-terms"],
+         why="the business terms let customers build classifiers from Output only 'as long as "
+             "such models are not distributed or made commercially available to third "
+             "parties'; licensing it to others is exactly that."),
+    dict(id="alpaca-commercial", text="A company fine-tunes a model on the Alpaca dataset and "
+         "ships it in a commercial product.", verdict="forbidden", sources=["alpaca-2023"],
+         why="Alpaca's release restricts it to academic research and prohibits commercial use "
+             "(these are Alpaca's release terms, separate from OpenAI's)."),
+    dict(id="classifier-inhouse", text="A company trains a spam classifier on API outputs for "
+         "its own mail server and shares it with no one.", verdict="allowed",
+         sources=["openai-business-terms"],
+         why="the business terms carve out models 'primarily intended to categorize, classify, "
+             "or organize data', kept in-house."),
+    dict(id="r1-distill", text="A researcher distils DeepSeek-R1's open weights into a 1B "
+         "model and publishes it.", verdict="allowed", sources=["deepseek-r1"],
+         why="these are not OpenAI's outputs, and DeepSeek's release invites distilling "
+             "smaller models from R1 (under its MIT licence)."),
+    dict(id="permissive-synthetic", text="A team generates synthetic data with an open model "
+         "whose licence allows any use of its outputs, running it on its own GPUs, and trains "
+         "a commercial model on it.", verdict="allowed", sources=["henderson-lemley-2024"],
+         why="no OpenAI service or Output is involved, and the model's own licence allows it; "
+             "no quoted term applies."),
+    dict(id="own-model", text="A provider distils its own large model into a small one it "
+         "sells (as DeepSeek says it did with R1).", verdict="allowed",
+         sources=["deepseek-r1"],
+         why="distilling your own model is the textbook use of distillation (lessons 01-08); "
+             "nobody else's terms are involved."),
+    dict(id="watermark-audit", text="A researcher sends a few hundred API requests, within "
+         "the limits, to test whether the answers carry a watermark; no model is trained.",
+         verdict="allowed", sources=["openai-terms-2024"],
+         why="no model is developed from Output and nothing is extracted around the API or its "
+             "limits; the quoted terms forbid neither."),
+    dict(id="eval-set", text="A lab collects GPT-4 answers through the API to build a "
+         "benchmark's reference answers, then uses the benchmark to choose between its own "
+         "model's checkpoints.", verdict="unclear", sources=["openai-terms-2024"],
+         why="no model is trained on the answers, but choosing checkpoints is part of "
+             "developing a model; whether that is 'use Output to develop models' is not defined."),
+    dict(id="third-party-data", text="A developer who never had an OpenAI account trains a "
+         "commercial model on a public dataset of ChatGPT conversations that other people "
+         "collected.", verdict="unclear", sources=["henderson-lemley-2024",
+                                                   "copyright-office-2025"],
+         why="terms bind whoever accepted them, and the outputs themselves are largely not "
+             "copyrightable, so it is unclear what, if anything, binds this developer."),
+]
