@@ -8,9 +8,10 @@ from ..dossier import false_positive_rate as _fpr
 from ..dossier import fisher_combine as _fisher
 from ..sources import TOS_CASES as _CASES
 from ..sources import VERDICTS as _VERDICTS
-from .core import CustomProblem, FunctionProblem, Incorrect, describe, ____
+from .core import (INFO, CustomProblem, FunctionProblem, Incorrect, Outcome, ThoughtProblem,
+                   describe, show, ____)
 
-__all__ = ["q1", "q2", "q3", "____"]
+__all__ = ["q1", "q2", "q3", "q4", "____"]
 
 
 # --------------------------------------------------------------------------------------
@@ -195,3 +196,26 @@ q3 = CustomProblem(
     correct_message="the terms read closely. Whether they can be enforced is another question "
                     "(Henderson and Lemley, 2024).",
 )
+
+
+# --------------------------------------------------------------------------------------
+# q4: the truth about the mystery suspects (shown only by solution())
+# --------------------------------------------------------------------------------------
+class _Truth(ThoughtProblem):
+    """Pick your rule and your verdicts first; ``solution()`` then says what each mystery
+    suspect really is (regenerated from the profile's sizes, nothing trained)."""
+
+    def truth(self) -> dict:
+        from ..dossier import mystery
+        return {name: kind for name, kind, _ in mystery()}
+
+    def solution(self) -> None:
+        from ..dossier import DISTILLED
+        lines = [f"- `{name}`: **{kind}** ({'distilled' if kind in DISTILLED else 'clean'})"
+                 for name, kind in self.truth().items()]
+        show(Outcome(INFO, "**The truth:**\n\n" + "\n".join(lines)))
+
+
+q4 = _Truth(name="q4",
+            hints=["Decide first: which suspects does your rule flag, and how sure are you of "
+                   "each? Then call `q4.solution()`."])
