@@ -325,12 +325,12 @@ SIZES: dict[str, dict[str, dict]] = {
     # identity test's null; the open-weights test on eval_blocks blocks against null_keys other
     # keys; lesson 09's traffic (the plan's keys) for the accounts' logs, PRADA after prada_min.
     "dossier": {
-        "ci":  dict(triggers=4, fingerprint_seed=7, fingerprint_steps=120, gamma=0.25, delta=2.0,
+        "ci":  dict(triggers=4, fingerprint_seed=7, fingerprint_steps=80, gamma=0.25, delta=2.0,
                     prompts=24, prompt_chars=60, identity_repeats=2, completion_tokens=24,
-                    rows=26, block_size=64, n_layer=1, n_embd=32, n_head=2, steps=40,
-                    batch_size=8, lr=3e-3, mix=[2, 2, 2], mystery_seed=12, clean_students=20,
-                    reference_students=12, eval_blocks=16, null_keys=50, traffic_seed=3,
-                    days=2, honest_per_kind=6, honest_requests=8, distillers_per_kind=1,
+                    rows=26, block_size=64, n_layer=1, n_embd=32, n_head=2, steps=30,
+                    batch_size=8, lr=3e-3, mix=[2, 2, 1], mystery_seed=12, clean_students=20,
+                    reference_students=10, eval_blocks=16, null_keys=50, traffic_seed=3,
+                    days=2, honest_per_kind=5, honest_requests=8, distillers_per_kind=1,
                     distiller_requests=24, group_size=3, adaptive_levels=[1.0],
                     adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
                     max_chars=40, prada_min=10),

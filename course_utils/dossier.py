@@ -182,7 +182,7 @@ def student_rows(P, kind: str, seed: int):
     return examples
 
 
-def student(P, kind: str, seed: int, progress: bool = False):
+def student(P, kind: str, seed: int, progress: bool = False, retrain: bool = False):
     """The suspect ``(kind, seed)``: a small GPT-2 fine-tuned from scratch (lesson 07's
     :func:`course_utils.seqkd.train_sft`) on :func:`student_rows`; the same ``(kind, seed)``
     gives the same student, cached with :func:`course_utils.io.cached_pretrained`."""
@@ -204,7 +204,8 @@ def student(P, kind: str, seed: int, progress: bool = False):
                   progress=progress, desc=f"{kind}-{seed}")
         return model.eval()
 
-    return cached_pretrained("dossier", "student", config, build, what="dossier student")
+    return cached_pretrained("dossier", "student", config, build, retrain=retrain,
+                             what="dossier student")
 
 
 # --------------------------------------------------------------------------------------
