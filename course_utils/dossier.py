@@ -265,12 +265,37 @@ def _accounts(P):
     return honest, distillers
 
 
-def evidence(P, suspects, progress: bool = True):
+def evidence(P, suspects, progress: bool = True, retrain: bool = False):
     """One row per suspect ``(name, kind, seed)``: its account and every statistic and p-value
     of the dossier (see the module's docstring). Returns a DataFrame indexed by name with
     columns ``account``, ``log_score``, ``p_log``, ``radio_z``, ``p_radio``, ``identity_lp``,
-    ``identity_z``, ``p_identity``, ``identity_rate``, ``fingerprint_hits`` and ``kind``
-    (the truth: drop it before showing the table)."""
+    ``identity_z``, ``p_identity``, ``identity_rate``, ``fingerprint_hits``, ``kind`` (the
+    truth: drop it before showing the table) and ``seed``. Cached with
+    :func:`course_utils.io.cached` under a key holding the suspects, the sizes and the teacher's
+    weights (the students are cached too)."""
+    import pandas as pd
+    from .fingerprint import weights_hash
+    from .io import cache_entry, cached
+    suspects = [tuple(s) for s in suspects]
+    config = dict(suspects=suspects, sizes=vars(P.sizes), teacher=weights_hash(P.teacher),
+                  version=1)
+
+    def save(table, tmp):
+        from pathlib import Path
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        table.to_pickle(Path(tmp) / "evidence.pkl")
+
+    def load(path):
+        from pathlib import Path
+        return pd.read_pickle(Path(path) / "evidence.pkl")
+
+    table, _ = cached(cache_entry("dossier", "evidence", config),
+                      lambda: _evidence(P, suspects, progress), save, load, retrain=retrain,
+                      what="dossier evidence")
+    return table
+
+
+def _evidence(P, suspects, progress: bool):
     import pandas as pd
     from tqdm.auto import tqdm
     from .fingerprint import hit_rate, identity_rate
