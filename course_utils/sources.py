@@ -102,6 +102,12 @@ _S = [
            "https://news.bloomberglaw.com/ip-law/microsoft-probing-if-deepseek-linked-group-obtained-openai-data",
            (), note="Reports that Microsoft's security researchers saw large-scale extraction "
                     "through the OpenAI API in autumn 2024 and told OpenAI; paraphrased only."),
+    Source("banned-accounts-2025", "OpenAI and Microsoft banned accounts suspected of "
+           "distillation (a summary of The Wall Street Journal's report)", "Social Schmuck, "
+           "summarising The Wall Street Journal", "2025-01",
+           "https://socialschmuck.com/intellectual-property-theft-openais-shift-in-stance-amid-deepseek/",
+           (), note="Paraphrased only: a secondary summary of a paywalled report; the report "
+                    "itself was not retrieved."),
     Source("openai-memo-2026", "Memo to the US House Select Committee on China", "OpenAI",
            "2026-02-12", "https://udit.co/blog/openai-accuses-deepseek-model-distillation-congress",
            ("We have observed accounts associated with DeepSeek employees developing methods to "
