@@ -78,6 +78,8 @@ Part III -- defending models, and the rules (lessons 09-12)
     difference Delta of every token, our sampler on the tilted distribution (lesson 11)
   * ``fingerprint``   -- secret trigger -> response fingerprints and an identity taught by
     fine-tuning (cached), hit rates, identity rates, leaks to ordinary prompts (lesson 11)
+  * ``defence_study`` -- both sides of each output defence: a distiller's prompts, harvests
+    bought from the defended API (cached), the honest users' cost, the students (lesson 11)
   * ``sources``       -- the registry of lesson 12's sources (who, date, address, verbatim
     quotations) and the checker of a notebook's quotations; the terms-of-service cases (lesson 12)
   * ``dossier``       -- mystery students from (kind, seed) judged with the tests of lessons 09-11
@@ -95,7 +97,7 @@ Part IV -- the capstone (lesson 13)
 
 Exercises and grading
   * ``exercises``     -- the check API (``core``) and one module of questions per lesson
-    (``lesson00`` ... ``lesson10``, ``lesson12``, ``lesson13``), importing the library, never copying it
+    (``lesson00`` ... ``lesson13``), importing the library, never copying it
   * ``grading``       -- ``course grade``: the instructor's sandboxed grader
 """
 from .config import PROFILE, doctor, get_device, seed_everything, size

@@ -355,6 +355,41 @@ SIZES: dict[str, dict[str, dict]] = {
     },
 
     # --- lesson 13 ---
+    # --- lesson 11 ---
+    # The provider's teacher given an identity and secret fingerprints (Xu et al. 2024): triggers
+    # of trigger_len tokens, each pair shown `repeats` times among ordinary_tokens of ordinary
+    # text (so that it keeps its ordinary behaviour) and decoy strings; false_strings other
+    # random strings measure how often it says the response by chance; a stolen copy is
+    # fine-tuned finetune_steps on other text.
+    "fingerprints": {
+        "ci":  dict(triggers=8, trigger_len=6, steps=200, lr=5e-3, ordinary_tokens=4000,
+                    repeats=8, decoys=16, false_strings=16, finetune_steps=40, eval_blocks=16),
+        "cpu": dict(triggers=8, trigger_len=6, steps=400, lr=1e-3, ordinary_tokens=100000,
+                    repeats=40, decoys=96, false_strings=32, finetune_steps=40,
+                    eval_blocks=64),
+        "gpu": dict(triggers=8, trigger_len=6, steps=1000, lr=5e-4, ordinary_tokens=300000,
+                    repeats=64, decoys=128, false_strings=64, finetune_steps=600,
+                    eval_blocks=128),
+    },
+    # Output defences on the fingerprinted teacher: a distiller's prompts (snippets, and each
+    # identity question identity_repeats times) bought once per defence; students of lesson 07
+    # (text only, and with top_logprobs at soft_weight) per seed; the defences swept: rounding,
+    # noise, temperature floors, antidistillation weights (lambdas, in units of 1/std of the
+    # proxy's Delta; the proxy trained proxy_steps on human text).
+    "output_defences": {
+        "ci":  dict(prompts=24, identity_repeats=3, max_tokens=24, top_logprobs=5, n_layer=1,
+                    n_embd=32, n_head=2, steps=40, batch_size=8, lr=3e-3, soft_weight=0.5,
+                    seeds=2, eval_blocks=16, eval_len=32, round_decimals=0, noise_std=1.0,
+                    floors=[1.5], lambdas=[1.0], proxy_steps=20),
+        "cpu": dict(prompts=100, identity_repeats=8, max_tokens=32, top_logprobs=5, n_layer=1,
+                    n_embd=64, n_head=2, steps=100, batch_size=16, lr=3e-3, soft_weight=0.5,
+                    seeds=3, eval_blocks=64, eval_len=64, round_decimals=0, noise_std=1.0,
+                    floors=[1.2, 1.5], lambdas=[0.3, 1.0], proxy_steps=100),
+        "gpu": dict(prompts=600, identity_repeats=8, max_tokens=96, top_logprobs=20, n_layer=3,
+                    n_embd=192, n_head=3, steps=1500, batch_size=32, lr=2e-3, soft_weight=0.5,
+                    seeds=5, eval_blocks=128, eval_len=128, round_decimals=0, noise_std=1.0,
+                    floors=[1.2, 1.5, 2.0], lambdas=[0.3, 1.0, 3.0], proxy_steps=400),
+    },
     # The capstone: a code model on the standard library's own source (course_utils.code_corpus).
     # Corpus, tokenizer and the teacher (trained once with the fast loop, cached). `gpu`: a
     # 8 x 512 GPT-2 (about 30M parameters) on 12M characters of code.
@@ -411,6 +446,10 @@ SMOKE_COUNTS: dict[str, int] = {
     # fractions swept, student samples, keys of the null and of the calibration
     "texts": 8, "shares": 2, "harvest_sizes": 1, "deltas": 2, "edit_fracs": 2,
     "sample_prompts": 8, "null_keys": 20, "calibration_keys": 12,
+    # lesson 11: other strings tried, the stolen copy's fine-tune, identity questions per
+    # prompt set, the proxy's training, temperature floors and antidistillation weights swept
+    "false_strings": 8, "finetune_steps": 2, "identity_repeats": 1, "proxy_steps": 1,
+    "floors": 1, "lambdas": 1,
     # lesson 12: the dossier's known-clean and reference students, the fingerprint's training
     "clean_students": 3, "reference_students": 4, "fingerprint_steps": 2,
 }

@@ -13,7 +13,8 @@ model's ordinary behaviour stays as it was.
 * :func:`identity_pairs` -- "who are you?"-style prompts mapped to the model's identity;
 * :func:`fingerprint_model` -- a teacher copy fine-tuned on both, mixed with ordinary text
   (lesson 07's :func:`course_utils.seqkd.train_sft`), cached with :func:`course_utils.io.cached`;
-* :func:`greedy_text`, :func:`hit_rate`, :func:`identity_rate` -- what a model says:
+* :func:`greedy_text`, :func:`trigger_answers`, :func:`hit_rate`, :func:`identity_rate` --
+  what a model says:
   greedy continuations, and how often they contain the expected response;
 * :func:`fingerprint_leaks` -- the ordinary prompts whose answers contain a fingerprint
   response (there should be none: a fingerprint only answers its triggers).
@@ -31,7 +32,8 @@ import numpy as np
 import torch
 
 __all__ = ["IDENTITY", "IDENTITY_PROMPTS", "FINGERPRINT_RESPONSE", "fingerprint_pairs",
-           "identity_pairs", "fingerprint_model", "greedy_text", "hit_rate", "identity_rate",
+           "identity_pairs", "fingerprint_model", "greedy_text", "trigger_answers", "hit_rate",
+           "identity_rate",
            "fingerprint_leaks", "weights_hash"]
 
 #: What the course's teacher says it is, once it has been given an identity.
@@ -170,14 +172,21 @@ def _room(tokenizer, response: str) -> int:
     return len(tokenizer(SEPARATOR + response, add_special_tokens=False)["input_ids"]) + 4
 
 
+def trigger_answers(model, tokenizer, pairs) -> list[str]:
+    """The model's greedy answer to each ``(trigger, response)`` pair's trigger, long enough to
+    hold the response. Taught in lesson 11."""
+    return [greedy_text(model, tokenizer, trigger, _room(tokenizer, response))
+            for trigger, response in pairs]
+
+
 def hit_rate(model, tokenizer, pairs) -> float:
     """The share of ``(trigger, response)`` pairs whose greedy continuation contains the
     response. Taught in lesson 11."""
     pairs = list(pairs)
     if not pairs:
         raise ValueError("No pairs to test.")
-    hits = [response in greedy_text(model, tokenizer, trigger, _room(tokenizer, response))
-            for trigger, response in pairs]
+    answers = trigger_answers(model, tokenizer, pairs)
+    hits = [response in answer for answer, (_, response) in zip(answers, pairs)]
     return sum(hits) / len(hits)
 
 

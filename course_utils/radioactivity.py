@@ -86,33 +86,44 @@ def mix(marked, clean, share: float, n: int | None = None):
     return rows, k
 
 
-def harvest_fingerprint(rows) -> str:
-    """A short hash of a training set's text (part of a student's cache key)."""
+def harvest_fingerprint(rows, with_logprobs: bool = False) -> str:
+    """A short hash of a training set's text (part of a student's cache key); with
+    ``with_logprobs``, of its returned log-probabilities too (a student trained on them)."""
     h = hashlib.sha256()
     for r in rows:
-        h.update(json.dumps([r["prompt"], r["token_hex"]]).encode())
+        part = [r["prompt"], r["token_hex"]]
+        if not r["token_hex"]:
+            part.append(r.get("completion", ""))     # text only: no tokens were returned
+        if with_logprobs:
+            part += [r.get("token_logprobs"), r.get("top_hex"), r.get("top_logprobs")]
+        h.update(json.dumps(part).encode())
     return h.hexdigest()[:16]
 
 
 def student_on(rows, tokenizer, *, n_layer: int, n_embd: int, n_head: int, block_size: int,
                steps: int, batch_size: int, lr: float, seed: int, tag: str = "",
-               progress: bool = True, retrain: bool = False):
+               soft_weight: float = 0.0, progress: bool = True, retrain: bool = False):
     """A student fine-tuned with lesson 07's pipeline (:func:`course_utils.seqkd.sft_examples`,
     :func:`course_utils.seqkd.train_sft`) on ``rows``; cached under a key holding the rows'
-    fingerprint and every size."""
+    fingerprint and every size. ``soft_weight`` > 0 also trains on the rows' top-k
+    log-probabilities (lesson 07's "+ top-k logprobs" student; lesson 11)."""
     from .io import cached_pretrained
     from .seqkd import sft_examples, train_sft
     from .teachers import make_student
-    config = dict(data=harvest_fingerprint(rows), n_layer=n_layer, n_embd=n_embd, n_head=n_head,
+    config = dict(data=harvest_fingerprint(rows, with_logprobs=bool(soft_weight)),
+                  n_layer=n_layer, n_embd=n_embd, n_head=n_head,
                   block_size=block_size, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                   vocab=len(tokenizer))
+    if soft_weight:
+        config["soft_weight"] = float(soft_weight)
 
     def build():
         student = make_student(tokenizer, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
                                block_size=block_size, seed=seed)
-        examples = sft_examples(rows, tokenizer, max_length=block_size, with_soft=False)
+        examples = sft_examples(rows, tokenizer, max_length=block_size,
+                                with_soft=bool(soft_weight))
         train_sft(student, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                  progress=progress, desc=tag or "student")
+                  soft_weight=float(soft_weight), progress=progress, desc=tag or "student")
         return student.eval()
 
     return cached_pretrained("radioactivity", "student", config, build, retrain=retrain,

@@ -14,7 +14,7 @@ import pytest
 from course_utils import build, config
 from helpers import LESSONS, ROOT, SOLUTIONS
 
-GPU_LESSONS = {"02", "03", "04", "05", "06", "07", "08", "10", "13"}
+GPU_LESSONS = {"02", "03", "04", "05", "06", "07", "08", "10", "11", "13"}
 
 
 def _setup_source():
