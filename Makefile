@@ -77,6 +77,7 @@ test-smoke: $(STAMP)
 # The longest files first, so that two processes finish together (then every other test file:
 # pytest keeps the order of files named one by one, not of a folder's).
 SLOW_FIRST := tests/test_results_lesson10.py tests/test_results_lesson08.py \
+              tests/test_results_lesson12.py \
               tests/test_results_lesson02.py tests/test_results_lesson06.py
 test-slow: $(STAMP)
 	@COURSE_PROFILE=cpu HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \

@@ -62,7 +62,7 @@ The API (a package; lesson 07, and Part III's provider)
     ``clock`` (a simulated clock for rate limits and log times); lesson 11 the ``defence``
     option (``serve(..., defence=Defence(...))``, ``course serve --defence``)
 
-Part III -- defending models (lessons 09-12)
+Part III -- defending models, and the rules (lessons 09-12)
   * ``traffic``       -- simulated API traffic with ground truth: honest users and distillers
     (naive, coordinated, adaptive) played through the real server (lesson 09)
   * ``detection``     -- per-account features from the request log, the rate rule, PRADA, a
@@ -80,6 +80,11 @@ Part III -- defending models (lessons 09-12)
     fine-tuning (cached), hit rates, identity rates, leaks to ordinary prompts (lesson 11)
   * ``defence_study`` -- both sides of each output defence: a distiller's prompts, harvests
     bought from the defended API (cached), the honest users' cost, the students (lesson 11)
+  * ``sources``       -- the registry of lesson 12's sources (who, date, address, verbatim
+    quotations) and the checker of a notebook's quotations; the terms-of-service cases (lesson 12)
+  * ``dossier``       -- mystery students from (kind, seed) judged with the tests of lessons 09-11
+    (log detector, open-weights radioactivity, identity), Fisher and Bonferroni, the rule's
+    false-positive rate on clean students (lesson 12)
 
 Part IV -- the capstone (lesson 13)
   * ``code_corpus``   -- the standard library's own source as a code corpus, split by module;
@@ -92,7 +97,7 @@ Part IV -- the capstone (lesson 13)
 
 Exercises and grading
   * ``exercises``     -- the check API (``core``) and one module of questions per lesson
-    (``lesson00`` ... ``lesson11``, ``lesson13``), importing the library, never copying it
+    (``lesson00`` ... ``lesson13``), importing the library, never copying it
   * ``grading``       -- ``course grade``: the instructor's sandboxed grader
 """
 from .config import PROFILE, doctor, get_device, seed_everything, size

@@ -315,6 +315,45 @@ SIZES: dict[str, dict[str, dict]] = {
                     keep_bonus=2.0),
     },
 
+    # --- lesson 12 ---
+    # The dossier: lesson 11's provider (the lesson-05 teacher given an identity and secret
+    # fingerprints at the `fingerprints` sizes), its watermark, a watermarked and a clean harvest of
+    # `prompts` corpus snippets (prompt_chars) plus the identity prompts identity_repeats times
+    # (completion_tokens each); suspects (small GPT-2s, `rows` harvest rows or as many tokens of
+    # human text, `steps` steps): the mystery ones (`mix`: api, watermarked, human), `clean_students`
+    # known-clean ones for the false-positive rate, `reference_students` clean ones for the
+    # identity test's null; the open-weights test on eval_blocks blocks against null_keys other
+    # keys; lesson 09's traffic (the plan's keys) for the accounts' logs, PRADA after prada_min.
+    "dossier": {
+        "ci":  dict(gamma=0.25, delta=2.0,
+                    prompts=24, prompt_chars=60, identity_repeats=2, completion_tokens=24,
+                    rows=26, block_size=64, n_layer=1, n_embd=32, n_head=2, steps=30,
+                    batch_size=8, lr=3e-3, mix=[2, 2, 1], mystery_seed=12, clean_students=20,
+                    reference_students=10, eval_blocks=16, null_keys=50, traffic_seed=3,
+                    days=2, honest_per_kind=5, honest_requests=8, distillers_per_kind=1,
+                    distiller_requests=24, group_size=3, adaptive_levels=[1.0],
+                    adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
+                    max_chars=40),
+        "cpu": dict(gamma=0.25, delta=2.0,
+                    prompts=160, prompt_chars=60, identity_repeats=3, completion_tokens=64,
+                    rows=140, block_size=128, n_layer=1, n_embd=48, n_head=2, steps=80,
+                    batch_size=16, lr=3e-3, mix=[2, 2, 3], mystery_seed=12, clean_students=20,
+                    reference_students=12, eval_blocks=32, null_keys=200, traffic_seed=3,
+                    days=2, honest_per_kind=6, honest_requests=8, distillers_per_kind=1,
+                    distiller_requests=24, group_size=3, adaptive_levels=[1.0],
+                    adaptive_accounts=1, apps=1, max_tokens=4, long_max_tokens=12, rpm=20,
+                    max_chars=60),
+        "gpu": dict(gamma=0.25, delta=2.0,
+                    prompts=600, prompt_chars=60, identity_repeats=5, completion_tokens=96,
+                    rows=500, block_size=256, n_layer=3, n_embd=128, n_head=4, steps=800,
+                    batch_size=32, lr=2e-3, mix=[3, 3, 4], mystery_seed=12, clean_students=24,
+                    reference_students=24, eval_blocks=32, null_keys=200, traffic_seed=3,
+                    days=5, honest_per_kind=12, honest_requests=12, distillers_per_kind=2,
+                    distiller_requests=60, group_size=4, adaptive_levels=[0.5, 1.0],
+                    adaptive_accounts=2, apps=2, max_tokens=8, long_max_tokens=24, rpm=20,
+                    max_chars=60),
+    },
+
     # --- lesson 13 ---
     # --- lesson 11 ---
     # The provider's teacher given an identity and secret fingerprints (Xu et al. 2024): triggers
@@ -411,6 +450,8 @@ SMOKE_COUNTS: dict[str, int] = {
     # prompt set, the proxy's training, temperature floors and antidistillation weights swept
     "false_strings": 8, "finetune_steps": 2, "identity_repeats": 1, "proxy_steps": 1,
     "floors": 1, "lambdas": 1, "decoys": 4,
+    # lesson 12: the dossier's known-clean and reference students
+    "clean_students": 3, "reference_students": 4,
 }
 # The longest prompt (in tokens) the lessons send to a language model: generation lengths
 # plus this must fit the model's block size.

@@ -33,7 +33,7 @@ import torch
 
 __all__ = ["IDENTITY", "IDENTITY_PROMPTS", "FINGERPRINT_RESPONSE", "fingerprint_pairs",
            "identity_pairs", "fingerprint_model", "greedy_text", "trigger_answers", "hit_rate",
-           "identity_rate",
+           "identity_rate", "course_provider", "PROVIDER_SEED",
            "fingerprint_leaks", "weights_hash"]
 
 #: What the course's teacher says it is, once it has been given an identity.
@@ -133,6 +133,23 @@ def fingerprint_model(teacher, tokenizer, pairs, texts, *, steps: int = 200,
 
     return cached_pretrained("fingerprints", "teacher", config, build, retrain=retrain,
                              what="fingerprinted teacher")
+
+
+#: The seed of the secret triggers of the course's provider (lessons 11 and 12).
+PROVIDER_SEED = 11
+
+
+def course_provider(teacher, tokenizer, texts, sizes=None, progress: bool = True):
+    """The course's provider: ``teacher`` given the identity and :data:`PROVIDER_SEED`'s secret
+    fingerprints at the sizes of ``size("fingerprints")``, as lesson 11 builds it (the same
+    cache entry). Returns ``(model, secret pairs)``. Used by lessons 11 and 12."""
+    from .config import size
+    F = sizes or size("fingerprints")
+    secret = fingerprint_pairs(tokenizer, n=F.triggers, length=F.trigger_len, seed=PROVIDER_SEED)
+    model = fingerprint_model(teacher, tokenizer, secret + identity_pairs(), texts,
+                              steps=F.steps, lr=F.lr, ordinary_tokens=F.ordinary_tokens,
+                              repeats=F.repeats, decoys=F.decoys, progress=progress)
+    return model, secret
 
 
 def _decoy_examples(teacher, tokenizer, pairs, n: int, seed: int) -> list:

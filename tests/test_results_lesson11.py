@@ -17,8 +17,7 @@ from course_utils.config import PROFILE, size
 from course_utils.defence_study import (answer_costs, defence_claims, defence_menu,
                                         defence_student, defence_students, defended_harvest,
                                         distiller_prompts, human_student, strongest)
-from course_utils.fingerprint import (IDENTITY_PROMPTS, fingerprint_model, fingerprint_pairs,
-                                      hit_rate, identity_pairs, identity_rate)
+from course_utils.fingerprint import IDENTITY_PROMPTS, course_provider, hit_rate, identity_rate
 from course_utils.lm import evaluate_lm
 from course_utils.seqkd import lm_examples, train_sft
 from course_utils.teachers import lm_data, load_teacher, make_student
@@ -29,10 +28,7 @@ def setting():
     teacher, tok = load_teacher("course-gpt2", profile=PROFILE, progress=False)
     data = lm_data(tok, profile=PROFILE)
     F, D = size("fingerprints"), size("output_defences")
-    secret = fingerprint_pairs(tok, n=F.triggers, length=F.trigger_len, seed=11)
-    provider = fingerprint_model(teacher, tok, secret + identity_pairs(), data.corpus.train,
-                                 steps=F.steps, lr=F.lr, ordinary_tokens=F.ordinary_tokens,
-                                 repeats=F.repeats, decoys=F.decoys, progress=False)
+    provider, secret = course_provider(teacher, tok, data.corpus.train, progress=False)
     prompts = distiller_prompts(data.corpus.train, D.prompts, identity_repeats=D.identity_repeats)
     none = defended_harvest(provider, tok, None, prompts, name="none", max_tokens=D.max_tokens,
                             top_logprobs=D.top_logprobs, progress=False)
