@@ -371,21 +371,25 @@ SIZES: dict[str, dict[str, dict]] = {
                     repeats=64, decoys=128, false_strings=64, finetune_steps=600,
                     eval_blocks=128),
     },
-    # Output defences on the fingerprinted teacher: a distiller's prompts (snippets, and each
-    # identity question identity_repeats times) bought once per defence; students of lesson 07
+    # Output defences on the fingerprinted teacher: a distiller's prompts (distiller_prompts
+    # snippets, and each identity question identity_repeats times) bought once per defence
+    # (max_tokens each, top_logprobs alternatives per token); students of lesson 07
     # (text only, and with top_logprobs at soft_weight) per seed; the defences swept: rounding,
     # noise, temperature floors, antidistillation weights (lambdas, in units of 1/std of the
     # proxy's Delta; the proxy trained proxy_steps on human text).
     "output_defences": {
-        "ci":  dict(prompts=24, identity_repeats=3, max_tokens=24, top_logprobs=5, n_layer=1,
+        "ci":  dict(distiller_prompts=24, identity_repeats=3,
+                    max_tokens=24, top_logprobs=5, n_layer=1,
                     n_embd=32, n_head=2, steps=40, batch_size=8, lr=3e-3, soft_weight=0.5,
                     seeds=2, eval_blocks=16, eval_len=32, round_decimals=0, noise_std=1.0,
                     floors=[1.5], lambdas=[1.0], proxy_steps=20),
-        "cpu": dict(prompts=100, identity_repeats=8, max_tokens=32, top_logprobs=5, n_layer=1,
+        "cpu": dict(distiller_prompts=80, identity_repeats=8,
+                    max_tokens=28, top_logprobs=5, n_layer=1,
                     n_embd=64, n_head=2, steps=100, batch_size=16, lr=3e-3, soft_weight=0.5,
                     seeds=3, eval_blocks=64, eval_len=64, round_decimals=0, noise_std=1.0,
                     floors=[1.2, 1.5], lambdas=[0.3, 1.0], proxy_steps=100),
-        "gpu": dict(prompts=600, identity_repeats=8, max_tokens=96, top_logprobs=20, n_layer=3,
+        "gpu": dict(distiller_prompts=600, identity_repeats=8,
+                    max_tokens=96, top_logprobs=20, n_layer=3,
                     n_embd=192, n_head=3, steps=1500, batch_size=32, lr=2e-3, soft_weight=0.5,
                     seeds=5, eval_blocks=128, eval_len=128, round_decimals=0, noise_std=1.0,
                     floors=[1.2, 1.5, 2.0], lambdas=[0.3, 1.0, 3.0], proxy_steps=400),
@@ -449,7 +453,7 @@ SMOKE_COUNTS: dict[str, int] = {
     # lesson 11: other strings tried, the stolen copy's fine-tune, identity questions per
     # prompt set, the proxy's training, temperature floors and antidistillation weights swept
     "false_strings": 8, "finetune_steps": 2, "identity_repeats": 1, "proxy_steps": 1,
-    "floors": 1, "lambdas": 1, "decoys": 4,
+    "floors": 1, "lambdas": 1, "decoys": 4, "distiller_prompts": 4,
     # lesson 12: the dossier's known-clean and reference students
     "clean_students": 3, "reference_students": 4,
 }

@@ -31,7 +31,7 @@ import torch
 
 __all__ = ["distiller_prompts", "defended_harvest", "answer_costs", "defence_student",
            "defence_key", "human_student", "defence_menu", "defence_students", "strongest",
-           "defence_claims"]
+           "defence_claims", "cheapest_halving"]
 
 
 def distiller_prompts(texts, n: int, identity_repeats: int = 0, seed: int = 0) -> list[str]:
@@ -271,3 +271,15 @@ def defence_claims(results, alpha: float = 0.05):
     label = {d: f"{d} / {best.loc[d, 'distiller']}" for d in best.index}
     pairs = [(label[d], label["none"]) for d in best.index if d != "none"]
     return compare_pairs(results, pairs, "gain", alpha=alpha)
+
+
+def cheapest_halving(pareto) -> str:
+    """The defence (a row label of ``pareto``) whose ``gain`` is at most half of the row
+    ``"none"``'s, with the lowest ``honest_cost``; ``"none"`` when no defence halves it.
+    Taught in lesson 11 (its third exercise)."""
+    base = float(pareto.loc["none", "gain"])
+    rows = pareto.drop(index="none")
+    halved = rows[rows["gain"] <= base / 2]
+    if halved.empty:
+        return "none"
+    return str(halved["honest_cost"].astype(float).idxmin())

@@ -33,7 +33,7 @@ import torch
 
 __all__ = ["IDENTITY", "IDENTITY_PROMPTS", "FINGERPRINT_RESPONSE", "fingerprint_pairs",
            "identity_pairs", "fingerprint_model", "greedy_text", "trigger_answers", "hit_rate",
-           "identity_rate", "course_provider", "PROVIDER_SEED",
+           "identity_rate", "course_provider", "PROVIDER_SEED", "match_p_value",
            "fingerprint_leaks", "weights_hash"]
 
 #: What the course's teacher says it is, once it has been given an identity.
@@ -212,6 +212,20 @@ def identity_rate(model, tokenizer, prompts=IDENTITY_PROMPTS, identity: str = ID
 
     Taught in lesson 11."""
     return hit_rate(model, tokenizer, identity_pairs(identity, prompts))
+
+
+def match_p_value(answers, response: str, false_hit_rate: float) -> float:
+    """The p-value of a fingerprint match: the probability that at least as many of ``answers``
+    contain ``response`` by chance, when each does so independently with probability
+    ``false_hit_rate`` (the binomial upper tail). Taught in lesson 11 (its first exercise)."""
+    from scipy.stats import binom
+    answers = list(answers)
+    if not answers:
+        raise ValueError("No answers to test.")
+    if not 0 <= float(false_hit_rate) <= 1:
+        raise ValueError(f"false_hit_rate is a probability, not {false_hit_rate!r}.")
+    hits = sum(1 for a in answers if isinstance(a, str) and response in a)
+    return float(binom.sf(hits - 1, len(answers), float(false_hit_rate)))
 
 
 def fingerprint_leaks(model, tokenizer, prompts, responses, max_new_tokens: int = 32) -> list:

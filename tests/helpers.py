@@ -81,3 +81,15 @@ def warning_texts(nb) -> list[str]:
     """Every output line of the executed notebook ``nb`` that reads like a library warning."""
     return [f"cell {i}: {line}" for i, cell in enumerate(nb.cells)
             for line in warning_lines(cell.get("outputs", []))]
+
+
+def assert_named_mistakes(problem) -> None:
+    """Each known wrong function of a ``FunctionProblem`` disagrees with the reference on at
+    least one case, and checking it gives exactly its message."""
+    from course_utils.exercises.core import INCORRECT
+    cases = problem.cases()
+    for wrong, message in problem.mistakes:
+        outputs = [wrong(*problem._copy(a), **problem._copy(k)) for a, k in cases]
+        assert not problem._matches(problem.reference, cases, outputs), message
+        verdict = outcome(problem, **{problem.var: wrong})
+        assert verdict.status == INCORRECT and verdict.message == message, (message, verdict)

@@ -6,8 +6,9 @@ import torch
 from scipy.stats import binom
 
 from course_utils.exercises.core import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
-from course_utils.exercises.lesson11 import cheapest_halving, q1, q2, q3
-from helpers import outcome, status
+from course_utils.defence_study import cheapest_halving as reference_halving
+from course_utils.exercises.lesson11 import q1, q2, q3
+from helpers import assert_named_mistakes, outcome, status
 
 
 def fingerprint_p(answers, response, false_hit_rate):
@@ -34,14 +35,9 @@ def test_accepts_the_solution_and_rejects_the_stub(q, name, right):
     assert status(q, **{name: lambda *a: None}) == INCORRECT
 
 
-@pytest.mark.parametrize("q", [q1, q2])
+@pytest.mark.parametrize("q", [q1, q2, q3])
 def test_every_named_mistake_differs_from_the_reference(q):
-    cases = q.cases()
-    for wrong, message in q.mistakes:
-        outputs = [wrong(*q._copy(a), **q._copy(k)) for a, k in cases]
-        assert not q._matches(q.reference, cases, outputs), message
-        verdict = outcome(q, **{q.var: wrong})
-        assert verdict.status == INCORRECT and verdict.message == message
+    assert_named_mistakes(q)
 
 
 def test_no_hits_gives_p_one_and_every_hit_a_small_p():
@@ -49,18 +45,25 @@ def test_no_hits_gives_p_one_and_every_hit_a_small_p():
     assert fingerprint_p(["x"] * 8, "x", 0.1) == pytest.approx(1e-8)
 
 
-def _table(gains, costs):
-    return pd.DataFrame({"gain": gains, "honest_cost": costs},
-                        index=["none", "round 0", "noise 1.0", "top-1 only", "floor T=1.5"])
+def cheapest_halving(pareto):
+    base = pareto.loc["none", "gain"]
+    rows = pareto.drop(index="none")
+    halved = rows[rows.gain <= base / 2]
+    return halved.honest_cost.idxmin() if len(halved) else "none"
 
 
-def test_q3_reads_the_table_it_is_given():
-    table = _table([0.1, 0.09, 0.04, 0.03, 0.05], [0, 0.01, 0.3, np.inf, 0.2])
-    assert cheapest_halving(table) == "floor T=1.5"
-    assert status(q3, cheapest="floor T=1.5", pareto=table) == CORRECT
-    assert status(q3, cheapest="noise 1.0", pareto=table) == INCORRECT
-    assert status(q3, cheapest=____, pareto=table) == NOT_ATTEMPTED
-    # nothing halves the gain: the answer is "none", and a defence is wrong
-    flat = _table([0.1, 0.09, 0.08, 0.07, 0.06], [0, 0.01, 0.3, np.inf, 0.2])
-    assert status(q3, cheapest="none", pareto=flat) == CORRECT
-    assert "does not halve" in outcome(q3, cheapest="top-1 only", pareto=flat).message
+def test_q3_accepts_the_solution_and_rejects_the_stub():
+    assert status(q3, cheapest_halving=cheapest_halving) == CORRECT, \
+        outcome(q3, cheapest_halving=cheapest_halving)
+    assert status(q3, cheapest_halving=____) == NOT_ATTEMPTED
+    assert status(q3, cheapest_halving=lambda p: None) == INCORRECT
+    assert status(q3, cheapest_halving=lambda p: "noise 1.0") == INCORRECT
+
+
+def test_the_reference_reads_the_table_it_is_given():
+    table = pd.DataFrame({"gain": [0.1, 0.09, 0.04, 0.03, 0.05],
+                          "honest_cost": [0, 0.01, 0.3, np.inf, 0.2]},
+                         index=["none", "round 0", "noise 1.0", "top-1 only", "floor T=1.5"])
+    assert reference_halving(table) == "floor T=1.5"
+    table["gain"] = [0.1, 0.09, 0.08, 0.07, 0.06]
+    assert reference_halving(table) == "none"

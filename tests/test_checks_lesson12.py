@@ -6,7 +6,7 @@ import pytest
 from course_utils.exercises.core import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
 from course_utils.exercises.lesson12 import q1, q2, q3
 from course_utils.sources import TOS_CASES, VERDICTS
-from helpers import outcome, status
+from helpers import assert_named_mistakes, outcome, status
 
 
 def fisher_combine(pvalues):
@@ -32,12 +32,7 @@ def test_accepts_the_solution_and_rejects_the_stub(q, name, right):
 
 @pytest.mark.parametrize("q", [q1, q2])
 def test_every_named_mistake_differs_from_the_reference(q):
-    cases = q.cases()
-    for wrong, message in q.mistakes:
-        outputs = [wrong(*q._copy(a), **q._copy(k)) for a, k in cases]
-        assert not q._matches(q.reference, cases, outputs), message
-        verdict = outcome(q, **{q.var: wrong})
-        assert verdict.status == INCORRECT and verdict.message == message
+    assert_named_mistakes(q)
 
 
 def test_fisher_reference_is_the_chi_squared_tail():

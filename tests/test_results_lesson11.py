@@ -29,7 +29,8 @@ def setting():
     data = lm_data(tok, profile=PROFILE)
     F, D = size("fingerprints"), size("output_defences")
     provider, secret = course_provider(teacher, tok, data.corpus.train, progress=False)
-    prompts = distiller_prompts(data.corpus.train, D.prompts, identity_repeats=D.identity_repeats)
+    prompts = distiller_prompts(data.corpus.train, D.distiller_prompts,
+                            identity_repeats=D.identity_repeats)
     none = defended_harvest(provider, tok, None, prompts, name="none", max_tokens=D.max_tokens,
                             top_logprobs=D.top_logprobs, progress=False)
     valid = torch.stack([torch.as_tensor(x) for x in data.valid[:F.eval_blocks]["input_ids"]])

@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
-from .core import CustomProblem, FunctionProblem, Incorrect, ____, describe
+from ..defence_study import cheapest_halving as _cheapest_halving
+from ..fingerprint import match_p_value as _match_p_value
+from .core import FunctionProblem, ____
 
 __all__ = ["q1", "q2", "q3", "____"]
 
@@ -15,10 +17,7 @@ __all__ = ["q1", "q2", "q3", "____"]
 # q1: the p-value of a fingerprint test
 # --------------------------------------------------------------------------------------
 def _fingerprint_p(answers, response, false_hit_rate):
-    from scipy.stats import binom
-    n = len(answers)
-    hits = sum(1 for a in answers if isinstance(a, str) and response in a)
-    return float(binom.sf(hits - 1, n, false_hit_rate))
+    return _match_p_value(answers, response, false_hit_rate)
 
 
 def _answers(n, hits, response, seed):
@@ -185,55 +184,89 @@ q2 = FunctionProblem(
 # --------------------------------------------------------------------------------------
 # q3: reading the Pareto plot
 # --------------------------------------------------------------------------------------
-def cheapest_halving(pareto) -> str:
-    """The defence (a row label of ``pareto``) whose ``gain`` is at most half of the row
-    ``"none"``'s, with the lowest ``honest_cost``; ``"none"`` when no defence halves it."""
-    base = float(pareto.loc["none", "gain"])
+_NAMES = ["none", "round 0", "noise 1.0", "top-1 only", "floor T=1.2", "floor T=1.5",
+          "antidistill λ=0.3", "antidistill λ=1.0"]
+
+
+def _table(gains, costs, names=_NAMES):
+    import pandas as pd
+    return pd.DataFrame({"gain": gains, "honest_cost": costs}, index=names[:len(gains)])
+
+
+def _cases_q3():
+    inf = float("inf")
+    return [
+        # noise, top-1 and floor 1.5 halve 0.10; noise is the cheapest of them; rounding is
+        # cheapest of all and does not even lower the gain
+        ((_table([0.10, 0.11, 0.04, 0.03, 0.07, 0.045, 0.055, 0.06],
+                 [0.0, 0.02, 0.30, inf, 0.12, 0.35, 0.25, 0.8]),), {}),
+        # exactly half counts as halved (floor 1.2), and it is the cheapest
+        ((_table([0.08, 0.07, 0.06, -0.02, 0.04, 0.01, 0.05, 0.03],
+                 [0.0, 0.2, 0.7, inf, 0.07, 0.38, 0.12, 0.77]),), {}),
+        # nothing halves the gain
+        ((_table([0.10, 0.09, 0.08, 0.07, 0.06, 0.055, 0.09, 0.06],
+                 [0.0, 0.2, 0.7, inf, 0.07, 0.38, 0.12, 0.77]),), {}),
+        # only withholding log-probabilities halves it
+        ((_table([0.10, 0.09, 0.08, 0.02, 0.06, 0.055, 0.09, 0.06],
+                 [0.0, 0.2, 0.7, inf, 0.07, 0.38, 0.12, 0.77]),), {}),
+        # the lowest gain is not the cheapest halving row
+        ((_table([0.12, 0.11, 0.05, -0.03, 0.02, -0.07, 0.04, -0.07],
+                 [0.0, 0.2, 0.67, inf, 0.07, 0.38, 0.12, 0.77]),), {}),
+    ]
+
+
+def _strict(pareto):            # "less than half", not "at most half"
+    base = pareto.loc["none", "gain"]
+    rows = pareto.drop(index="none")
+    halved = rows[rows["gain"] < base / 2]
+    return "none" if halved.empty else str(halved["honest_cost"].idxmin())
+
+
+def _any_lower(pareto):         # lowered at all, not halved
+    base = pareto.loc["none", "gain"]
+    rows = pareto.drop(index="none")
+    lower = rows[rows["gain"] < base]
+    return "none" if lower.empty else str(lower["honest_cost"].idxmin())
+
+
+def _lowest_gain(pareto):       # the strongest defence, whatever it costs
+    return str(pareto["gain"].idxmin())
+
+
+def _cheapest_of_all(pareto):   # the cheapest defence, whether it halves the gain or not
+    return str(pareto.drop(index="none")["honest_cost"].idxmin())
+
+
+def _dearest(pareto):           # the largest cost among those that halve
+    base = pareto.loc["none", "gain"]
     rows = pareto.drop(index="none")
     halved = rows[rows["gain"] <= base / 2]
-    if halved.empty:
-        return "none"
-    return str(halved["honest_cost"].astype(float).idxmin())
+    return "none" if halved.empty else str(halved["honest_cost"].idxmax())
 
 
-def _check_q3(cheapest, pareto):
-    import pandas as pd
-    if not isinstance(pareto, pd.DataFrame) or not {"gain", "honest_cost"} <= set(pareto.columns) \
-            or "none" not in pareto.index:
-        raise Incorrect("`pareto` is not the lesson's table any more (a DataFrame with the "
-                        "columns gain and honest_cost, and a row 'none'): run the cell that "
-                        "makes it again.")
-    if not isinstance(cheapest, str):
-        raise Incorrect(f"`cheapest` should be the name of a defence (a row of `pareto`) as a "
-                        f"str, but it is {describe(cheapest)}.")
-    answer = cheapest.strip()
-    right = cheapest_halving(pareto)
-    names = ", ".join(repr(n) for n in pareto.index)
-    if answer not in pareto.index:
-        raise Incorrect(f"{answer!r} is not a row of `pareto`: the rows are {names}.")
-    if answer == right:
-        return
-    base = float(pareto.loc["none", "gain"])
-    gain = float(pareto.loc[answer, "gain"])
-    if answer == "none":
-        raise Incorrect(f"at least one defence brings the gain down to half of {base:.4f} or "
-                        f"less: look at the gain column again.")
-    if gain > base / 2:
-        raise Incorrect(f"{answer!r} leaves the student a gain of {gain:.4f}, more than half of "
-                        f"the undefended {base:.4f}: it does not halve it.")
-    raise Incorrect(f"{answer!r} halves the gain, but another defence that does costs honest "
-                    f"users less (honest_cost {float(pareto.loc[answer, 'honest_cost']):.4f} "
-                    f"here): compare the honest_cost of every row that halves it.")
-
-
-q3 = CustomProblem(
-    name="q3", vars=["cheapest", "pareto"], checker=_check_q3,
-    hints=["First keep the rows whose gain is at most half of the row 'none'.",
-           "Among those, the one with the smallest honest_cost. If no row is left, answer "
-           "'none'."],
-    solution="```python\nbase = pareto.loc['none', 'gain']\n"
-             "halved = pareto[(pareto.index != 'none') & (pareto.gain <= base / 2)]\n"
-             "cheapest = halved.honest_cost.idxmin() if len(halved) else 'none'\n```",
+q3 = FunctionProblem(
+    name="q3", var="cheapest_halving", reference=_cheapest_halving, cases=_cases_q3,
+    mistakes=[
+        (_strict, "a defence whose gain is *exactly* half of the undefended one halves it too: "
+                  "keep the rows with gain <= half."),
+        (_any_lower, "you kept every defence that lowers the gain; the question asks for those "
+                     "that at least *halve* it (gain <= half of the row 'none')."),
+        (_lowest_gain, "you took the defence that takes the most from the distiller, whatever "
+                       "its cost; among those that halve the gain, take the cheapest."),
+        (_cheapest_of_all, "you took the cheapest defence, whether or not it halves the gain: "
+                           "first keep the rows whose gain is at most half."),
+        (_dearest, "among the defences that halve the gain you took the *dearest*: the question "
+                   "asks for the smallest honest_cost (idxmin)."),
+    ],
+    hints=["First keep the rows other than 'none' whose gain is at most half of the row "
+           "'none': `rows[rows.gain <= base / 2]`.",
+           "Among those, the row label with the smallest honest_cost (`idxmin()`); 'none' when "
+           "no row is left."],
+    solution="```python\ndef cheapest_halving(pareto):\n"
+             "    base = pareto.loc['none', 'gain']\n"
+             "    rows = pareto.drop(index='none')\n"
+             "    halved = rows[rows.gain <= base / 2]\n"
+             "    return halved.honest_cost.idxmin() if len(halved) else 'none'\n```",
     correct_message="read the plot the same way: the point furthest down for the least "
                     "distance to the right.",
 )

@@ -1,26 +1,7 @@
 """Lesson 11's corpus: the p-value of a fingerprint match, a temperature floor, reading the
 defences' Pareto table."""
-import numpy as np
-import pandas as pd
-
 PRELUDE = ("import math\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
            "from scipy.stats import binom\nfrom scipy import stats\n")
-
-
-def _pareto(gains, costs):
-    names = ["none", "round 0", "noise 1.0", "top-1 only", "floor T=1.3", "floor T=1.7",
-             "antidistill λ=1.0"]
-    return pd.DataFrame({"gain": gains, "honest_cost": costs}, index=names)
-
-
-def _table():
-    # undefended gain 0.10: noise, top-1 and floor 1.7 halve it; noise is the cheapest of them
-    return _pareto([0.10, 0.09, 0.04, 0.03, 0.07, 0.045, 0.055],
-                   [0.0, 0.02, 0.30, np.inf, 0.12, 0.35, 0.25])
-
-
-def _answer(name):
-    return lambda: {"cheapest": name, "pareto": _table()}
 
 
 CORPUS = {
@@ -115,16 +96,52 @@ CORPUS = {
         ],
     },
     "q3": {
-        "right": [_answer("noise 1.0"), _answer(" noise 1.0 ")],
+        "right": [
+            "def cheapest_halving(pareto):\n"
+            "    base = pareto.loc['none', 'gain']\n"
+            "    rows = pareto.drop(index='none')\n"
+            "    halved = rows[rows.gain <= base / 2]\n"
+            "    return halved.honest_cost.idxmin() if len(halved) else 'none'\n",
+            "def cheapest_halving(pareto):\n"
+            "    best, best_cost = 'none', math.inf\n"
+            "    base = pareto['gain']['none']\n"
+            "    for name, row in pareto.iterrows():\n"
+            "        if name == 'none' or row['gain'] * 2 > base:\n"
+            "            continue\n"
+            "        if best == 'none' or row['honest_cost'] < best_cost:\n"
+            "            best, best_cost = name, row['honest_cost']\n"
+            "    return best\n",
+            "def cheapest_halving(pareto):\n"
+            "    half = pareto.at['none', 'gain'] / 2\n"
+            "    ok = pareto[(pareto.index != 'none') & (pareto['gain'] <= half)]\n"
+            "    if ok.empty:\n"
+            "        return 'none'\n"
+            "    return ok.sort_values('honest_cost').index[0]\n",
+        ],
         "wrong": [
-            (_answer("round 0"), "does not halve"),
-            (_answer("antidistill λ=1.0"), "does not halve"),
-            (_answer("floor T=1.7"), "costs honest users less"),
-            (_answer("top-1 only"), "costs honest users less"),
-            (_answer("none"), "at least one defence"),
-            (_answer("noise"), "not a row"),
-            (lambda: {"cheapest": 2, "pareto": _table()}, "as a str"),
-            (lambda: {"cheapest": "noise 1.0", "pareto": [0.1, 0.2]}, "not the lesson's table"),
+            ("def cheapest_halving(pareto):\n"
+             "    base = pareto.loc['none', 'gain']\n"
+             "    rows = pareto.drop(index='none')\n"
+             "    halved = rows[rows.gain < base / 2]\n"
+             "    return halved.honest_cost.idxmin() if len(halved) else 'none'\n", "exactly"),
+            ("def cheapest_halving(pareto):\n"
+             "    base = pareto.loc['none', 'gain']\n"
+             "    rows = pareto.drop(index='none')\n"
+             "    lower = rows[rows.gain < base]\n"
+             "    return lower.honest_cost.idxmin() if len(lower) else 'none'\n", "halve"),
+            ("def cheapest_halving(pareto):\n"
+             "    return pareto.gain.idxmin()\n", "whatever"),
+            ("def cheapest_halving(pareto):\n"
+             "    return pareto.drop(index='none').honest_cost.idxmin()\n", "whether or not"),
+            ("def cheapest_halving(pareto):\n"
+             "    base = pareto.loc['none', 'gain']\n"
+             "    rows = pareto.drop(index='none')\n"
+             "    halved = rows[rows.gain <= base / 2]\n"
+             "    return halved.honest_cost.idxmax() if len(halved) else 'none'\n", "dearest"),
+            ("def cheapest_halving(pareto):\n"
+             "    base = pareto.loc['none', 'gain']\n"
+             "    halved = pareto[pareto.gain <= base / 2]\n"
+             "    return halved.honest_cost.idxmin()\n", "cheapest_halving\\("),
         ],
     },
 }
