@@ -233,6 +233,10 @@ def defence_students(bought: dict, tokenizer, measure, baseline: dict, *, seeds,
     ``gain``: agreement minus ``baseline[seed]`` (the human-text student's). Students are
     cached. Taught in lesson 11."""
     import pandas as pd
+    empty = [name for name, harvest_rows in bought.items() if len(harvest_rows) == 0]
+    if empty:
+        raise ValueError(f"No answers were bought under {', '.join(empty)}: nothing to train on "
+                         "(was the API stopped, or the budget spent?).")
     rows = []
     for seed in seeds:
         for name, harvest_rows in bought.items():

@@ -97,3 +97,23 @@ def test_students_on_other_logprobs_are_other_students(setting):
     assert weights_hash(soft_none) != weights_hash(soft_noise)
     assert weights_hash(text_none) == weights_hash(text_noise)    # same text: same student
     assert weights_hash(text_none) != weights_hash(soft_none)
+
+
+def test_the_sampling_kl_is_the_divergence_of_the_served_distribution(setting):
+    """Recomputed by hand for one answer under the temperature floor: KL(softmax(l / 1.8) ||
+    softmax(l)) at every position that predicts an answer token, averaged."""
+    import torch
+    from course_utils.api.generation import prompt_ids
+    from course_utils.radioactivity import completion_ids
+    model, tok, _, bought = setting
+    rows = [r for r in bought["floor"] if r["completion"]][:1]
+    head, text = prompt_ids(tok, rows[0]["prompt"]), completion_ids(rows, tok)[0]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([head + text])).logits[0].double()
+    logits = logits[len(head) - 1:-1]
+    served = torch.log_softmax(logits / 1.8, -1)
+    own = torch.log_softmax(logits, -1)
+    by_hand = float((served.exp() * (served - own)).sum(-1).mean())
+    cost = answer_costs(model, tok, rows, Defence(min_temperature=1.8))
+    assert cost["sampling_kl"] == pytest.approx(by_hand, rel=1e-9)
+    assert answer_costs(model, tok, rows, Defence(min_temperature=0.5))["sampling_kl"] == 0
