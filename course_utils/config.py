@@ -365,7 +365,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "ci":  dict(triggers=8, trigger_len=6, steps=200, lr=5e-3, ordinary_tokens=4000,
                     repeats=8, decoys=16, false_strings=16, finetune_steps=40, eval_blocks=16),
         "cpu": dict(triggers=8, trigger_len=6, steps=400, lr=1e-3, ordinary_tokens=100000,
-                    repeats=40, decoys=96, false_strings=32, finetune_steps=40,
+                    repeats=40, decoys=96, false_strings=24, finetune_steps=40,
                     eval_blocks=64),
         "gpu": dict(triggers=8, trigger_len=6, steps=1000, lr=5e-4, ordinary_tokens=300000,
                     repeats=64, decoys=128, false_strings=64, finetune_steps=600,
@@ -376,23 +376,26 @@ SIZES: dict[str, dict[str, dict]] = {
     # (max_tokens each, top_logprobs alternatives per token); students of lesson 07
     # (text only, and with top_logprobs at soft_weight) per seed; the defences swept: rounding,
     # noise, temperature floors, antidistillation weights (lambdas, in units of 1/std of the
-    # proxy's Delta; the proxy trained proxy_steps on human text).
+    # proxy's Delta; the proxy trained proxy_steps on human text); honest users' task score on
+    # task_problems additions of lesson 08's adder served with each defence.
     "output_defences": {
         "ci":  dict(distiller_prompts=24, identity_repeats=3,
                     max_tokens=24, top_logprobs=5, n_layer=1,
                     n_embd=32, n_head=2, steps=40, batch_size=8, lr=3e-3, soft_weight=0.5,
                     seeds=2, eval_blocks=16, eval_len=32, round_decimals=0, noise_std=1.0,
-                    floors=[1.5], lambdas=[1.0], proxy_steps=20),
-        "cpu": dict(distiller_prompts=80, identity_repeats=8,
+                    floors=[1.5], lambdas=[1.0], proxy_steps=20, task_problems=10),
+        "cpu": dict(distiller_prompts=70, identity_repeats=8,
                     max_tokens=28, top_logprobs=5, n_layer=1,
                     n_embd=64, n_head=2, steps=100, batch_size=16, lr=3e-3, soft_weight=0.5,
                     seeds=3, eval_blocks=64, eval_len=64, round_decimals=0, noise_std=1.0,
-                    floors=[1.2, 1.5], lambdas=[0.3, 1.0], proxy_steps=100),
+                    floors=[1.2, 1.5], lambdas=[0.3, 1.0], proxy_steps=100,
+                    task_problems=30),
         "gpu": dict(distiller_prompts=600, identity_repeats=8,
                     max_tokens=96, top_logprobs=20, n_layer=3,
                     n_embd=192, n_head=3, steps=1500, batch_size=32, lr=2e-3, soft_weight=0.5,
                     seeds=5, eval_blocks=128, eval_len=128, round_decimals=0, noise_std=1.0,
-                    floors=[1.2, 1.5, 2.0], lambdas=[0.3, 1.0, 3.0], proxy_steps=400),
+                    floors=[1.2, 1.5, 2.0], lambdas=[0.3, 1.0, 3.0], proxy_steps=400,
+                    task_problems=200),
     },
     # The capstone: a code model on the standard library's own source (course_utils.code_corpus).
     # Corpus, tokenizer and the teacher (trained once with the fast loop, cached). `gpu`: a
@@ -453,7 +456,7 @@ SMOKE_COUNTS: dict[str, int] = {
     # lesson 11: other strings tried, the stolen copy's fine-tune, identity questions per
     # prompt set, the proxy's training, temperature floors and antidistillation weights swept
     "false_strings": 8, "finetune_steps": 2, "identity_repeats": 1, "proxy_steps": 1,
-    "floors": 1, "lambdas": 1, "decoys": 4, "distiller_prompts": 4,
+    "floors": 1, "lambdas": 1, "decoys": 4, "distiller_prompts": 4, "task_problems": 4,
     # lesson 12: the dossier's known-clean and reference students
     "clean_students": 3, "reference_students": 4,
 }

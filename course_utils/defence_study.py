@@ -14,6 +14,8 @@ course's own API and harvester (lesson 07), so that every defence can sit on one
 * :func:`defence_student` -- lesson 07's student (text only, or with the top-k
   log-probabilities) fine-tuned on a harvest, cached; :func:`human_student` the same student
   on human text (optionally quoting the teacher), cached;
+* :func:`task_scores` -- the honest users' task score under each defence that changes the text:
+  lesson 08's adder served with it, its answers checked by lesson 08's verifier;
 * :func:`defence_menu` -- the lesson's defences by name; :func:`defence_students` -- both
   distillers on every harvest over seeds, as one table with each student's gain;
   :func:`strongest` the better distiller per defence, :func:`defence_claims` its paired test
@@ -31,7 +33,7 @@ import torch
 
 __all__ = ["distiller_prompts", "defended_harvest", "answer_costs", "defence_student",
            "defence_key", "human_student", "defence_menu", "defence_students", "strongest",
-           "defence_claims", "cheapest_halving"]
+           "defence_claims", "cheapest_halving", "task_scores"]
 
 
 def distiller_prompts(texts, n: int, identity_repeats: int = 0, seed: int = 0) -> list[str]:
@@ -287,3 +289,63 @@ def cheapest_halving(pareto) -> str:
     if halved.empty:
         return "none"
     return str(halved["honest_cost"].astype(float).idxmin())
+
+
+def task_scores(defence_settings: dict, sizes=None, problems: int = 60, proxy_steps: int = 50,
+                progress: bool = True):
+    """What the defences cost an honest user with a task: lesson 08's adder (its reasoning
+    teacher, cached by lesson 08) served with each defence, asked ``problems`` new additions
+    at temperature 0 through the API, every answer checked by lesson 08's verifier.
+
+    ``defence_settings`` maps a name to None (no defence) or to the parts of a
+    :class:`~course_utils.defences.Defence` that change sampling: ``{"min_temperature": t}``
+    or ``{"antidistill": lam}`` (lam in units of 1 / std of Delta, as lesson 11 sets it: the
+    adder gets its own proxy, a small student of its vocabulary trained ``proxy_steps`` steps on
+    its traces). Returns ``{name: share of answers right}``. The defences that touch only
+    log-probabilities leave a greedy answer as it was, bit for bit. Taught in lesson 11."""
+    import openai
+    from . import reasoning as R
+    from .antidistill import perturbed_proxies, token_deltas
+    from .api import serve
+    from .config import size
+    from .defences import Defence
+    from .harvest import harvest
+    from .io import cache_entry
+    from .seqkd import examples_from_pairs, train_sft
+    S = sizes or size("reasoning")
+    teacher, tok = R.load_reasoning_teacher(digits=S.digits, progress=progress, **S.teacher)
+    pairs = R.make_problems(int(problems), S.digits, seed=4242)
+    prompts = [R.prompt_of(a, b, S.digits) for a, b in pairs]
+    max_tokens = len(R.trace(0, 0, S.digits)) + 1
+    pair, delta_std = None, 1.0
+    if any(s and "antidistill" in s for s in defence_settings.values()):
+        train = R.make_problems(400, S.digits, seed=777, exclude=pairs)
+        examples = examples_from_pairs([R.prompt_of(a, b, S.digits) for a, b in train],
+                                       [R.trace(a, b, S.digits) for a, b in train], tok)
+        proxy = R.make_reasoner(tok, n_layer=1, n_embd=32, n_head=2,
+                                n_positions=teacher.config.n_positions, seed=5)
+        train_sft(proxy, examples, steps=int(proxy_steps), batch_size=32, lr=3e-3, seed=0,
+                  progress=progress, desc="the adder's proxy")
+        held = [e["input_ids"] for e in examples[:32]]
+        width = min(len(h) for h in held)
+        held = torch.tensor([h[:width] for h in held])
+        pair = perturbed_proxies(proxy, held)
+        delta_std = float(token_deltas(pair, held[:8, :width // 2]).std())
+    scores = {}
+    for name, setting in defence_settings.items():
+        setting = dict(setting or {})
+        if "antidistill" in setting:
+            setting = dict(antidistill=setting["antidistill"] / delta_std, proxy=pair)
+        defence = Defence(**setting) if setting else None
+        out_dir = cache_entry("defences", f"task-{name.split()[0]}",
+                              dict(defence=defence_key(defence), prompts=prompts,
+                                   teacher=R.__name__ + str(S.teacher), digits=S.digits))
+        with serve(teacher, tok, model_name="adder", defence=defence,
+                   price_per_1k_prompt=0.01,
+                   log_path=out_dir.parent / f"{out_dir.name}-log.sqlite") as api:
+            client = openai.OpenAI(base_url=api.base_url, api_key=api.api_key, max_retries=0)
+            rows = harvest(client, prompts, out_dir, model="adder", budget_usd=100.0,
+                           price_per_1k_prompt=0.01, max_tokens=max_tokens, temperature=0.0,
+                           progress=progress)
+        scores[name] = sum(R.verify(r["prompt"], r["completion"]) for r in rows) / len(prompts)
+    return scores
