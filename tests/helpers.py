@@ -93,3 +93,16 @@ def assert_named_mistakes(problem) -> None:
         assert not problem._matches(problem.reference, cases, outputs), message
         verdict = outcome(problem, **{problem.var: wrong})
         assert verdict.status == INCORRECT and verdict.message == message, (message, verdict)
+
+
+def assert_solution_and_stubs(problem, name: str, right) -> None:
+    """A function exercise accepts ``right`` and calls the blank, a stub raising
+    ``NotImplementedError`` and a function returning None what they are."""
+    from course_utils.exercises.core import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
+    assert status(problem, **{name: right}) == CORRECT, outcome(problem, **{name: right})
+    assert status(problem, **{name: ____}) == NOT_ATTEMPTED
+
+    def stub(*args):
+        raise NotImplementedError()
+    assert status(problem, **{name: stub}) == NOT_ATTEMPTED
+    assert status(problem, **{name: lambda *a: None}) == INCORRECT
