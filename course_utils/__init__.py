@@ -43,7 +43,7 @@ Part II -- distilling language models (lessons 05-08)
     ``make_student``, ``lm_data`` (lesson 05); ``load_code_teacher``, ``gpt2_params``,
     ``student_shapes`` (lesson 13)
   * ``lm``            -- ``train_lm``, ``compare_students``, ``KDTrainer``, ``evaluate_lm``/
-    ``perplexity``, ``warmup_cosine``, ``sample`` (lessons 05-06)
+    ``teacher_top1``/``perplexity``, ``warmup_cosine``, ``sample`` (lessons 05-06)
   * ``lm_losses``     -- token-level forward/reverse KL, generalized JSD, top-k KL, masking,
     ``IGNORE_INDEX`` (lesson 06)
   * ``kl_toy``        -- forward vs reverse KL on a two-peaked toy (lesson 06)

@@ -94,22 +94,45 @@ def block_logits(model, ids: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: int | None = None,
-                device=None) -> dict:
+                device=None, teacher_top1: torch.Tensor | None = None) -> dict:
     """Mean next-token loss, perplexity and (with a teacher) top-1 agreement on ``dataset``.
 
     ``agreement`` is the fraction of positions where the student's most likely next token
     is the teacher's most likely next token: a measure of *fidelity*, not of accuracy.
+    Scoring many students against one teacher, pass ``teacher_top1=teacher_top1(teacher,
+    dataset)`` instead of ``teacher``: the teacher then runs once, not once per student.
 
     Taught in lesson 05.
     """
     with few_threads(model):
-        return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device)
+        return _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device, teacher_top1)
 
 
-def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
+@torch.no_grad()
+def teacher_top1(teacher, dataset, batch_size: int = 16, max_blocks: int | None = None) -> torch.Tensor:
+    """The teacher's most likely next token at every position of ``dataset``'s blocks
+    (``(n_blocks, block_size - 1)``), for :func:`evaluate_lm`'s ``teacher_top1``."""
     blocks = _block_tensor(dataset)
     if max_blocks is not None:
         blocks = blocks[:max_blocks]
+    device = next(teacher.parameters()).device
+    was_training = teacher.training
+    teacher.eval()
+    with few_threads(teacher):
+        top = [block_logits(teacher, blocks[i:i + batch_size].to(device))[:, :-1].argmax(-1).cpu()
+               for i in range(0, len(blocks), batch_size)]
+    teacher.train(was_training)
+    return torch.cat(top) if top else torch.zeros(0, 0, dtype=torch.long)
+
+
+def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device, top1=None):
+    blocks = _block_tensor(dataset)
+    if max_blocks is not None:
+        blocks = blocks[:max_blocks]
+    if top1 is not None and tuple(top1.shape) != (len(blocks), blocks.shape[1] - 1):
+        raise ValueError(f"teacher_top1 has shape {tuple(top1.shape)}, but the blocks need "
+                         f"{(len(blocks), blocks.shape[1] - 1)}: compute it with "
+                         "teacher_top1(teacher, dataset) on the same blocks")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -123,13 +146,15 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device):
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                  reduction="sum").item()
         count += targets.numel()
-        if teacher is not None:
+        if top1 is not None:
+            agree += (logits.argmax(-1).cpu() == top1[i:i + batch_size]).sum().item()
+        elif teacher is not None:
             t_logits = block_logits(teacher, ids)[:, :-1]
             agree += round(agreement(logits.flatten(0, 1), t_logits.flatten(0, 1)) * targets.numel())
     model.train(was_training)
     loss = total / max(count, 1)
     out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
-    if teacher is not None:
+    if teacher is not None or top1 is not None:
         out["agreement"] = agree / max(count, 1)
     return out
 

@@ -157,6 +157,11 @@ def test_train_lm_lowers_the_loss_and_kd_runs(cache):
     assert all(math.isfinite(x) for x in h2.train_loss)
     result = lm_mod.evaluate_lm(s2, data.valid, teacher=teacher, max_blocks=4)
     assert 0.0 <= result["agreement"] <= 1.0
+    # the teacher's answers computed once give the same agreement; blocks of another shape refused
+    top1 = lm_mod.teacher_top1(teacher, data.valid, max_blocks=4)
+    assert lm_mod.evaluate_lm(s2, data.valid, teacher_top1=top1, max_blocks=4) == result
+    with pytest.raises(ValueError, match="teacher_top1 has shape"):
+        lm_mod.evaluate_lm(s2, data.valid, teacher_top1=top1[:, 1:], max_blocks=4)
     # same seed, same batches
     assert all(torch.equal(a, b) for a, b in zip(lm_mod.batch_order(20, 5, 4, 0), lm_mod.batch_order(20, 5, 4, 0)))
 

@@ -55,7 +55,11 @@ def test_radioactivity_tests_are_valid_and_catch_the_student(setting):
     marked, clean = R.harvest_both(teacher, tok, wm, prompts,
                                    R.harvest_folder(teacher, wm, S, PROFILE),
                                    max_tokens=S.max_tokens, progress=False)
-    runs = R.share_runs(marked, clean, S.shares, range(S.seeds), S.harvest_sizes)
+    # Only the students the assertions below read: the clean (0%) and the fully watermarked
+    # (100%) harvest, over the lesson's seeds. The shares between and the smaller harvests
+    # draw the lesson's detection-limit curve, which this test does not assert; leaving
+    # them out takes 9 of 15 students (about 160 s of `make test-slow`).
+    runs = R.share_runs(marked, clean, [0.0, 1.0], range(S.seeds))
     students = R.train_share_students(runs, tok, R.student_sizes(S, teacher.config.n_positions),
                                 progress=False)
     texts_m = R.completion_ids(marked, tok)
@@ -82,20 +86,6 @@ def test_radioactivity_tests_are_valid_and_catch_the_student(setting):
     # the valid tests do not call a clean student radioactive
     cleans = [r for r in rows if r["share"] == 0.0]
     assert all(r["dedup_p"] > 1e-3 and r["open_p"] > 1e-3 for r in cleans)
-    # the detection limit: smallest share (and tokens) detected at p < 0.01 in >= 2 of 3 seeds
-    need = min(2, S.seeds)
-    for test in ("dedup_p", "open_p"):
-        hits = {}
-        for r in rows:
-            if r["share"] > 0:
-                key = (r["kind"], r["share"], r["n"])
-                hits.setdefault(key, [0, r["marked_tokens"]])
-                hits[key][0] += r[test] < 0.01
-        found = sorted((tokens, k) for k, (h, tokens) in hits.items() if h >= need)
-        shares = sorted(k[1] for k, (h, _) in hits.items() if h >= need and k[0] == "share")
-        print(f"[{PROFILE}] detection limit of {test}: smallest share "
-              f"{shares[0] if shares else 'none'}; fewest watermarked tokens "
-              f"{found[0] if found else 'nothing detected'}")
     if PROFILE == "ci":
         pytest.skip("the naive score's false alarm and the power claims are asserted at the "
                     "cpu size (ci's harvest has too few watermarked prompts to show them)")

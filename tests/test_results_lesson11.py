@@ -18,7 +18,7 @@ from course_utils.defence_study import (answer_costs, defence_claims, defence_me
                                         defence_student, defence_students, defended_harvest,
                                         distiller_prompts, human_student, strongest)
 from course_utils.fingerprint import IDENTITY_PROMPTS, course_provider, hit_rate, identity_rate
-from course_utils.lm import evaluate_lm
+from course_utils.lm import evaluate_lm, teacher_top1
 from course_utils.seqkd import lm_examples, train_sft
 from course_utils.teachers import lm_data, load_teacher, make_student
 
@@ -81,7 +81,8 @@ def test_defences_lower_the_gain_and_cost_honest_users(setting):
     menu = defence_menu(D, pair, delta_std)
     if PROFILE == "cpu":
         # CI's time: the claim needs two defences; the three whose effect is largest in the
-        # lesson (rounding and noise are checked at `ci` size in `make test`)
+        # lesson (that rounding and noise leave the text as it was is
+        # tests/test_defence_study.py's, in `make test`)
         keep = ["none", "top-1 only", f"floor T={max(D.floors)}",
                 f"antidistill λ={max(D.lambdas)}"]
         menu = {name: menu[name] for name in keep}
@@ -107,8 +108,10 @@ def test_defences_lower_the_gain_and_cost_honest_users(setting):
 
     eval_blocks = valid[:D.eval_blocks, :D.eval_len]
 
+    provider_top1 = teacher_top1(provider, eval_blocks)   # the provider's answers, computed once
+
     def measure(student):
-        out = evaluate_lm(student, eval_blocks, teacher=provider)
+        out = evaluate_lm(student, eval_blocks, teacher_top1=provider_top1)
         return {"perplexity": out["perplexity"], "agreement": out["agreement"]}
 
     baseline = {seed: measure(s["human"][seed])["agreement"] for seed in range(D.seeds)}
