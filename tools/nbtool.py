@@ -5,7 +5,9 @@
 
 In the script, ``# %%`` starts a code cell, ``# %% [markdown]`` a Markdown cell (each line
 prefixed by ``# ``), and ``# %% tags=["selftest"]`` gives a cell tags. Cell ids are derived
-from the notebook name and the cell's position, so converting twice gives the same file.
+from the notebook name and the cell's position, so converting twice gives the same file; over
+an existing notebook, each cell keeps the id of the cell of its kind at its place (grading
+matches answers by id).
 The notebook in solutions/ is the source of truth; the script is only a way to edit it.
 """
 from __future__ import annotations
@@ -64,6 +66,18 @@ def nb2py(nb) -> str:
     return "\n".join(out)
 
 
+def keep_ids(nb, before) -> None:
+    """Give each cell the id of the cell of the same kind at the same place in ``before``.
+
+    Released lessons carry these ids and grading matches a learner's answers by them, so an
+    edit must not renumber them (cells added in JupyterLab have random ids, not positional ones).
+    """
+    old = before.cells
+    for i, cell in enumerate(nb.cells):
+        if i < len(old) and old[i].cell_type == cell.cell_type:
+            cell.id = old[i].id
+
+
 def main(argv):
     if len(argv) != 3 or argv[0] not in ("py2nb", "nb2py"):
         print(__doc__)
@@ -72,7 +86,9 @@ def main(argv):
     if argv[0] == "py2nb":
         nb = py2nb(src.read_text(encoding="utf-8"), dst.stem)
         if dst.exists():   # keep the notebook's own metadata (e.g. Colab's GPU request)
-            nb.metadata.update(nbformat.read(dst, as_version=4).metadata)
+            before = nbformat.read(dst, as_version=4)
+            nb.metadata.update(before.metadata)
+            keep_ids(nb, before)
         dst.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     else:
         dst.write_text(nb2py(nbformat.read(src, as_version=4)), encoding="utf-8")
