@@ -27,14 +27,21 @@ setup: $(STAMP)
 
 # torch first, from TORCH_INDEX, unless torch is already there or pinned by a constraints file
 # (CI pins a CPU build that lies on its disk and cannot reach PyTorch's index); then the course,
-# whose `torch>=2.2` the installed torch satisfies.
+# whose `torch>=2.2` the installed torch satisfies. An index that cannot be reached (a network
+# that allows PyPI only) is checked for first: pip would retry it five times for every package.
+export REACHABLE := import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course and its dependencies into $(VENV) (first time: a few minutes)..."
 	@if [ -n "$(TORCH_INDEX)" ] && ! $(PY) -c "import torch" >/dev/null 2>&1 && \
 	    ! grep -qs '^torch==' "$${PIP_CONSTRAINT:-/dev/null}"; then \
-	  echo "No NVIDIA GPU found: installing the CPU build of torch from $(TORCH_INDEX) (TORCH_INDEX= to change)"; \
-	  $(PY) -m pip install --quiet --extra-index-url $(TORCH_INDEX) "torch>=2.2" || exit 1; \
+	  if $(PY) -c "$$REACHABLE" "$(TORCH_INDEX)/torch/" >/dev/null 2>&1; then \
+	    echo "No NVIDIA GPU found: installing the CPU build of torch from $(TORCH_INDEX) (TORCH_INDEX= to change)"; \
+	    $(PY) -m pip install --quiet --extra-index-url $(TORCH_INDEX) "torch>=2.2" || exit 1; \
+	  else \
+	    echo "No NVIDIA GPU found, but $(TORCH_INDEX) cannot be reached from here: torch comes from"; \
+	    echo "PyPI instead (its default build: about 3 GB more, for CUDA libraries this machine does not use)."; \
+	  fi; \
 	fi
 	$(PY) -m pip install --quiet -e ".[lab,test]"
 	@rm -f $(VENV)/.installed-*
@@ -73,7 +80,7 @@ test-grading: $(STAMP)
 # a `gpu` size that cannot work fails here, not on a learner's T4. Minutes; CI runs it.
 test-smoke: $(STAMP)
 	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 $(THREADS) \
-	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider $(XDIST) -s $(PYTEST_ARGS)
+	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider $(XDIST) -s --durations=14 $(PYTEST_ARGS)
 
 # The results tests at the laptop (`cpu`) size, asserting what the lessons' prose claims:
 # minutes, not seconds (teachers trained once, cached). CI runs it after `make test`.
