@@ -451,8 +451,8 @@ SMOKE_COUNTS: dict[str, int] = {
     "code_chars": 60_000, "bench_steps": 2,
     # lesson 10: texts generated, watermarked shares and harvest sizes swept, biases and edit
     # fractions swept, student samples, keys of the null and of the calibration
-    "texts": 8, "shares": 2, "harvest_sizes": 1, "deltas": 2, "edit_fracs": 2,
-    "sample_prompts": 8, "null_keys": 20, "calibration_keys": 12,
+    "texts": 4, "shares": 2, "harvest_sizes": 1, "deltas": 2, "edit_fracs": 2,
+    "sample_prompts": 4, "null_keys": 20, "calibration_keys": 12,
     # lesson 11: other strings tried, the stolen copy's fine-tune, identity questions per
     # prompt set, the proxy's training, temperature floors and antidistillation weights swept
     "false_strings": 8, "finetune_steps": 2, "identity_repeats": 1, "proxy_steps": 1,
