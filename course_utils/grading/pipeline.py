@@ -216,9 +216,8 @@ def self_test(release, limits: dict, hide: list, sandbox: bool = True) -> None:
             why = "no cell ran: " + "; ".join(result.get("events", [])[:2])
     if why:
         if any(word in why for word in ("MemoryError", "map segment", "allocate memory")):
-            why += (f" -- the lesson's own imports need more than --memory {limits['memory_mb']} "
-                    f"MB of address space here (a CUDA build of torch maps several GB): raise it, "
-                    f"e.g. --memory 16000.")
+            why += (f" -- the lesson's own cells need more than --memory {limits['memory_mb']} "
+                    f"MB here: raise it, e.g. --memory 16000.")
         raise GradingSetupError(
             f"self-test failed: the released notebook {release.path.name} does not run in the "
             f"grading sandbox, so nothing was graded. {why}")
@@ -327,7 +326,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=DEFAULT_LIMITS["total_s"],
                         help="seconds for a whole notebook")
     parser.add_argument("--memory", type=int, default=DEFAULT_LIMITS["memory_mb"],
-                        help="MB of address space per process")
+                        help="MB of memory the learner's code may allocate per process (RLIMIT_DATA)")
     parser.add_argument("--max-procs", type=int, default=DEFAULT_LIMITS["max_procs"],
                         help="processes and threads per submission")
     parser.add_argument("--max-output", type=int, default=DEFAULT_LIMITS["output_bytes"],

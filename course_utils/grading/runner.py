@@ -51,7 +51,10 @@ def _demote(job: dict, chown: list):
     uid, limits = job["uid"], job["limits"]
 
     def preexec():
-        for kind, value in [(resource.RLIMIT_AS, limits["memory_mb"] << 20),
+        # RLIMIT_DATA, not RLIMIT_AS: it counts what the learner's code allocates (heap, private
+        # writable mappings), not the shared libraries mapped from disk. A CUDA build of torch
+        # maps several GB of those, and under a 4 GB address space its import failed.
+        for kind, value in [(resource.RLIMIT_DATA, limits["memory_mb"] << 20),
                             (resource.RLIMIT_FSIZE, 64 << 20),
                             (resource.RLIMIT_CORE, 0),
                             (resource.RLIMIT_CPU, int(limits["total_s"]) + 5),

@@ -15,7 +15,7 @@ ends, every process the learner started ends with it), ``--die-with-parent`` and
 ``--new-session``. As root, the runner keeps just the capabilities it needs to start the
 learner's kernel as an unprivileged uid of its own; as an ordinary user (an instructor's
 laptop with unprivileged user namespaces), bwrap maps the user into a namespace of its own.
-Resource limits are rlimits (address space, processes, file size, CPU time) plus, where the
+Resource limits are rlimits (allocated memory, processes, file size, CPU time) plus, where the
 machine lets us, a cgroup (v2, else v1) for the whole sandbox: memory, processes, one core.
 
 The job goes to the runner as JSON on stdin; the result comes back as JSON on its stdout,
