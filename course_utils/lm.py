@@ -6,7 +6,8 @@
 * ``KDTrainer``    -- the same idea as a ``transformers.Trainer`` subclass (the ecosystem's
   way), logging into the same :class:`LMHistory`;
 * ``evaluate_lm``/``perplexity`` -- mean next-token loss, perplexity ``exp(loss)``, and
-  top-1 agreement with a teacher (:func:`course_utils.metrics.agreement` at every position);
+  top-1 agreement with a teacher (:func:`course_utils.metrics.agreement` at every position,
+  against the teacher's answers from ``teacher_top1``);
 * ``warmup_cosine`` -- the learning-rate schedule of every LM trainer (here and in
   :mod:`course_utils.seqkd`); every trainer returns an :class:`LMHistory`;
 * ``sample``, ``next_token_probs`` -- generation with temperature / top-p through
@@ -31,7 +32,6 @@ from tqdm.auto import tqdm
 
 from .config import API_MODEL_PARAMS, few_threads, get_device
 from .lm_losses import lm_kd_loss, shift_for_lm
-from .metrics import agreement
 
 
 @dataclass
@@ -112,9 +112,7 @@ def evaluate_lm(model, dataset, teacher=None, batch_size: int = 16, max_blocks: 
 def teacher_top1(teacher, dataset, batch_size: int = 16, max_blocks: int | None = None) -> torch.Tensor:
     """The teacher's most likely next token at every position of ``dataset``'s blocks
     (``(n_blocks, block_size - 1)``), for :func:`evaluate_lm`'s ``teacher_top1``."""
-    blocks = _block_tensor(dataset)
-    if max_blocks is not None:
-        blocks = blocks[:max_blocks]
+    blocks = _blocks(dataset, max_blocks)
     device = next(teacher.parameters()).device
     was_training = teacher.training
     teacher.eval()
@@ -125,10 +123,13 @@ def teacher_top1(teacher, dataset, batch_size: int = 16, max_blocks: int | None 
     return torch.cat(top) if top else torch.zeros(0, 0, dtype=torch.long)
 
 
-def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device, top1=None):
+def _blocks(dataset, max_blocks: int | None) -> torch.Tensor:
     blocks = _block_tensor(dataset)
-    if max_blocks is not None:
-        blocks = blocks[:max_blocks]
+    return blocks if max_blocks is None else blocks[:max_blocks]
+
+
+def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device, top1=None):
+    blocks = _blocks(dataset, max_blocks)
     if top1 is not None and tuple(top1.shape) != (len(blocks), blocks.shape[1] - 1):
         raise ValueError(f"teacher_top1 has shape {tuple(top1.shape)}, but the blocks need "
                          f"{(len(blocks), blocks.shape[1] - 1)}: compute it with "
@@ -136,8 +137,8 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device, top1=N
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    if teacher is not None:
-        teacher.to(device).eval()
+    if top1 is None and teacher is not None:   # one path for agreement: the teacher's answers
+        top1 = teacher_top1(teacher.to(device).eval(), blocks, batch_size)
     total, count, agree = 0.0, 0, 0
     for i in range(0, len(blocks), batch_size):
         ids = blocks[i:i + batch_size].to(device)
@@ -148,13 +149,10 @@ def _evaluate_lm(model, dataset, teacher, batch_size, max_blocks, device, top1=N
         count += targets.numel()
         if top1 is not None:
             agree += (logits.argmax(-1).cpu() == top1[i:i + batch_size]).sum().item()
-        elif teacher is not None:
-            t_logits = block_logits(teacher, ids)[:, :-1]
-            agree += round(agreement(logits.flatten(0, 1), t_logits.flatten(0, 1)) * targets.numel())
     model.train(was_training)
     loss = total / max(count, 1)
     out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
-    if teacher is not None or top1 is not None:
+    if top1 is not None:
         out["agreement"] = agree / max(count, 1)
     return out
 
