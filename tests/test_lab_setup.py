@@ -48,7 +48,7 @@ def test_ci_installs_what_the_browser_test_needs():
 
 FAKE_PYTHON = """#!/bin/sh
 echo "$*" >> "$(dirname "$0")/calls.log"
-case "$*" in *"import torch"*) exit {torch_rc};; esac
+case "$*" in *"import torch"*) exit {torch_rc};; *"urllib.request"*) exit {probe_rc};; esac
 exit 0
 """
 
@@ -61,6 +61,8 @@ exit 0
     ("another index", ["TORCH_INDEX=https://download.pytorch.org/whl/cu126"], None, False,
      "https://download.pytorch.org/whl/cu126"),
     ("PyPI's default build", ["TORCH_INDEX="], None, False, None),
+    ("index unreachable (PyPI only)", ["HAS_NVIDIA=", "TORCH_INDEX=http://unreachable.invalid/whl"],
+     None, False, None),
 ])
 def test_make_setup_installs_cpu_torch_without_nvidia(tmp_path, case, make_args, constraint,
                                                       torch_installed, torch_from):
@@ -73,7 +75,8 @@ def test_make_setup_installs_cpu_torch_without_nvidia(tmp_path, case, make_args,
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     python = tmp_path / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
-    python.write_text(FAKE_PYTHON.format(torch_rc=0 if torch_installed else 1))
+    python.write_text(FAKE_PYTHON.format(torch_rc=0 if torch_installed else 1,
+                                         probe_rc=1 if "unreachable" in case else 0))
     python.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "PIP_CONSTRAINT"}
     if constraint:  # as .ci/run sets it: relative to the checkout (whose path may hold a space)
@@ -84,6 +87,10 @@ def test_make_setup_installs_cpu_torch_without_nvidia(tmp_path, case, make_args,
                    cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     calls = [c for c in (python.parent / "calls.log").read_text().splitlines()
              if "import torch" not in c]
+    probes = [c for c in calls if "urllib.request" in c]   # the index is checked before pip uses it
+    calls = [c for c in calls if c not in probes]
+    if "unreachable" in case:
+        assert probes and probes[0].endswith("http://unreachable.invalid/whl/torch/"), probes
     assert calls[-1] == '-m pip install --quiet -e .[lab,test]', case
     if torch_from:
         assert calls[:-1] == [f"-m pip install --quiet --extra-index-url {torch_from} torch>=2.2"], case
