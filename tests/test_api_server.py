@@ -12,7 +12,7 @@ import torch
 
 openai = pytest.importorskip("openai")
 
-from course_utils.api import MAX_TOP_LOGPROBS, KeyPolicy, TeacherAPI, read_log, serve
+from course_utils.api import MAX_TOP_LOGPROBS, KeyPolicy, SimClock, TeacherAPI, read_log, serve
 from course_utils.tokenizer import bytes_to_id, token_bytes
 from tiny_lm import one_thread, tiny_model
 
@@ -162,8 +162,11 @@ def test_bad_requests_get_openai_error_json(api):
 
 
 def test_rate_limits_429_with_retry_after(teacher, tmp_path):
+    # a simulated clock that nobody moves: the window cannot slide between two calls,
+    # however slow the machine, so each 429 below is certain
     model, tok = teacher
-    with TeacherAPI(model, tok, log_path=tmp_path / "l.sqlite", window_s=2.0) as api:
+    with TeacherAPI(model, tok, log_path=tmp_path / "l.sqlite", window_s=2.0,
+                    clock=SimClock()) as api:
         slow = api.add_key("slow", rpm=2)
         client = client_for(api, key=slow)
         for _ in range(2):
@@ -171,22 +174,36 @@ def test_rate_limits_429_with_retry_after(teacher, tmp_path):
         with pytest.raises(openai.RateLimitError) as info:
             client.completions.create(model=api.model_name, prompt="a", max_tokens=2)
         headers = info.value.response.headers
-        assert 1 <= int(headers["retry-after"]) <= 2
+        assert int(headers["retry-after"]) == 2
         assert info.value.body["code"] == "rate_limit_exceeded"
+        assert "requests per minute" in info.value.body["message"]
         # the default key is not limited by another key's use
         client_for(api).completions.create(model=api.model_name, prompt="a", max_tokens=2)
-        # the official client's own retries honour Retry-After and succeed once the window moves
-        patient = client_for(api, key=slow, retries=3)
-        patient.completions.create(model=api.model_name, prompt="a", max_tokens=2)
-        # tokens per minute
+        # tokens per minute: the first call uses at least its one prompt token, so a second
+        # that may use 30 more (1 prompt + 29 completion) does not fit a limit of 30
         tight = api.add_key("tight", tpm=30)
         tc = client_for(api, key=tight)
         tc.completions.create(model=api.model_name, prompt="a", max_tokens=20)
-        with pytest.raises(openai.RateLimitError):
-            tc.completions.create(model=api.model_name, prompt="a", max_tokens=20)
+        with pytest.raises(openai.RateLimitError) as info:
+            tc.completions.create(model=api.model_name, prompt="a", max_tokens=29)
+        assert "tokens per minute" in info.value.body["message"]
         log = read_log(api.log_path)
-        assert (log.status == 429).sum() >= 2
+        assert (log.status == 429).sum() == 2
         assert set(log.key_name) >= {"slow", "default", "tight"}
+
+
+def test_client_retries_honour_retry_after(teacher, tmp_path):
+    # the official client's own retries wait out Retry-After and succeed once the (real,
+    # one-second) window moves on
+    model, tok = teacher
+    with TeacherAPI(model, tok, log_path=tmp_path / "l.sqlite", window_s=1.0) as api:
+        slow = api.add_key("slow", rpm=1)
+        client_for(api, key=slow).completions.create(model=api.model_name, prompt="a",
+                                                     max_tokens=2)
+        patient = client_for(api, key=slow, retries=3)
+        patient.completions.create(model=api.model_name, prompt="a", max_tokens=2)
+        log = read_log(api.log_path)
+        assert (log.status == 200).sum() == 2
 
 
 def test_fifty_concurrent_requests_lose_no_log_rows(api):
