@@ -13,3 +13,9 @@ q1 = FunctionProblem(
     cases=[((torch.tensor([3.0, 1.0, 0.2]), 2.0), {}), ((torch.tensor([[1.0, 2.0]]), 0.5), {})],
     mistakes=[(lambda logits, T: torch.softmax(logits, dim=-1), "you forgot to divide by T.")],
 )
+
+
+q2 = FunctionProblem(
+    name="q2", var="sharpen", reference=lambda logits: torch.softmax(2 * logits, dim=-1),
+    cases=[((torch.tensor([3.0, 1.0, 0.2]),), {}), ((torch.tensor([[1.0, 2.0]]),), {})],
+)

@@ -292,6 +292,35 @@ def test_function_answers_are_called_in_a_sandbox_and_replayed(source, status, p
     assert phrase in problem["message"], problem["message"]
 
 
+SHARPEN = "def sharpen(logits):\n    return torch.softmax(2 * logits, dim=-1)\n"
+STUBBORN = ("def soften(logits, T):\n    while True:\n        try:\n            while True:\n"
+            "                pass\n        except BaseException:\n            pass\n")
+
+
+@pytest.mark.parametrize("soften, status", [
+    ("def soften(logits, T):\n    return torch.softmax(logits / T, dim=-1)\n", "correct"),
+    # ignores its time limit: the process is stopped at the total limit; the function after
+    # it is called again, and still counts
+    (STUBBORN, "timed out"),
+])
+@needs_sandbox
+def test_a_submissions_functions_share_one_sandboxed_process(soften, status, monkeypatch):
+    from course_utils.grading import judge as J
+    jobs = []
+    original = J._in_sandbox
+    monkeypatch.setattr(J, "_in_sandbox", lambda job, *a: jobs.append(job) or original(job, *a))
+    answers = {**_function_answer(soften),
+               "sharpen": {"t": "function", "name": "sharpen", "source": SHARPEN}}
+    verdict = judge("grading_fn_questions", "", answers, imports="import torch",
+                    limits={"cell_s": 10, "total_s": 12, "memory_mb": 4000, "max_procs": 64,
+                            "output_bytes": 10000})
+    found = {p["name"]: p["status"] for p in verdict["problems"]}
+    assert found == {"q1": status, "q2": "correct"}, verdict
+    assert set(jobs[0]["batch"]) == {"q1/soften", "q2/sharpen"}
+    # one process for both, unless the first had to be stopped
+    assert len(jobs) == (2 if soften == STUBBORN else 1), jobs
+
+
 @pytest.mark.parametrize("case", sorted(REPORTED))
 def test_the_report_says_what_each_hostile_submission_tried(graded, case):
     report = (graded["out"] / "report.md").read_text()

@@ -4,6 +4,10 @@
   one entry per case: ``{"ok": encoded result}`` or ``{"error": {"type", "message", "line",
   "text"}}``. The judge replays these results to the problem's check, so the learner's code
   never runs in the judge's process.
+* ``{"imports", "batch": {key: {"source", "name", "cases"}}, "out"}``: the same for several
+  functions in one process (one start-up, not one per function), each defined in a namespace
+  of its own and under its own time limit; ``{"batch": {key: results}}`` is written again after
+  each function, so the ones that finished count even if a later one never ends.
 * ``{"imports", "module", "problem", "answers", "out"}``: run problem ``problem``'s check here,
   with the learner's functions defined from their source (for checks that pass live objects
   to the function); write ``{"outcome": {"status", "message"}}``.
@@ -64,6 +68,18 @@ def main() -> None:
     if "problem" in spec:
         check_here(spec)
         return
+    if "batch" in spec:
+        done: dict = {}
+        for key, item in spec["batch"].items():
+            done[key] = call_cases(dict(item, imports=spec["imports"]))
+            _write(spec, {"batch": done})
+        return
+    _write(spec, {"results": call_cases(spec)})
+
+
+def call_cases(spec: dict) -> list:
+    """Define the learner's function (``imports``, ``source``, ``name``) in a fresh namespace
+    and call it on each of ``cases``, under one time limit for them all: one entry per case."""
     from .encoding import decode, encode
 
     results = []
@@ -109,7 +125,7 @@ def main() -> None:
             except BaseException:  # noqa: BLE001
                 pass
         results.append(entry)
-    _write(spec, {"results": results})
+    return results
 
 
 def _describe(error: BaseException, source: str) -> dict:

@@ -4,8 +4,9 @@ Run as ``python -m course_utils.grading.judge`` with ``{"module", "hidden", "ans
 "imports", "limits"}`` as JSON on stdin; prints ``{"problems": [...]}`` as JSON. It rebuilds
 the answers with :func:`.encoding.decode` (exact types only), evaluates the lesson's
 problems -- the same objects and messages as the learner's ``check()`` -- and then the hidden
-checks. A function answer is never defined here: it is called in a sandbox of its own on
-the problem's cases (see :mod:`.calls`) and its results are replayed to the check.
+checks. A function answer is never defined here: it is called in the sandbox on the problem's
+cases (see :mod:`.calls`; a submission's function answers share one sandboxed process, each
+in a namespace of its own) and its results are replayed to the check.
 """
 from __future__ import annotations
 
@@ -167,16 +168,53 @@ def _in_sandbox(job: dict, limits: dict, events: list, what: str) -> dict:
     return result.get("calls") or {}
 
 
-def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dict, events: list):
-    """A stand-in function that returns what the learner's function returned in the sandbox."""
-    cases = problem.cases()
+def _encoded_cases(problem) -> list:
     try:
-        encoded = [{"args": encode(tuple(a)), "kwargs": encode(dict(k))} for a, k in cases]
+        return [{"args": encode(tuple(a)), "kwargs": encode(dict(k))} for a, k in problem.cases()]
     except EncodingError as error:
         raise RuntimeError(f"the test cases cannot be sent to the sandbox: {error}")
-    results = _in_sandbox({"imports": imports, "source": answer.source, "name": answer.name,
-                           "cases": encoded}, limits, events,
-                          "calling the learner's function").get("results") or []
+
+
+def replay_calls(jobs: dict, imports: str, limits: dict, events: list) -> dict:
+    """Call several learner functions in one sandboxed process (one start-up instead of one
+    per function): ``jobs`` maps a key to ``(problem, FunctionAnswer)``; returns the results
+    per key. If the process is stopped (a function ignored its time limit), the function it
+    was in gets no results (it timed out) and the ones after it are called again together.
+    A key left out (a single function, cases that cannot be sent) is called on its own."""
+    batch = {}
+    for key, (problem, answer) in jobs.items():
+        try:
+            batch[key] = {"source": answer.source, "name": answer.name,
+                          "cases": _encoded_cases(problem)}
+        except RuntimeError:
+            continue   # reported when the problem is checked
+    results: dict = {}
+    while len(batch) >= 2:
+        done = _in_sandbox({"imports": imports, "batch": batch}, limits, events,
+                           "calling the learner's functions").get("batch")
+        done = {k: v for k, v in done.items() if k in batch and isinstance(v, list)} \
+            if isinstance(done, dict) else {}
+        results.update(done)
+        missing = [k for k in batch if k not in done]
+        if not missing:
+            break
+        # The process stopped in the first unfinished function (it ignored its time limit,
+        # or ran out of memory): no results, as when a function's own process is stopped.
+        results[missing[0]] = []
+        batch = {k: batch[k] for k in missing[1:]}
+    return results
+
+
+def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dict, events: list,
+                      results: list | None = None):
+    """A stand-in function that returns what the learner's function returned in the sandbox
+    (``results``: already called by :func:`replay_calls`)."""
+    cases = problem.cases()
+    encoded = _encoded_cases(problem)
+    if results is None:
+        results = _in_sandbox({"imports": imports, "source": answer.source, "name": answer.name,
+                               "cases": encoded}, limits, events,
+                              "calling the learner's function").get("results") or []
     position = [0]
 
     def fn(*args, **kwargs):
@@ -245,11 +283,27 @@ def judge(module_name: str, hidden_source: str, answers: dict, imports: str = ""
         hidden_error = None
     except Exception as error:  # noqa: BLE001 - the instructor's code
         hidden, hidden_error = {}, f"{type(error).__name__}: {error}"
+    def replays(problem) -> list:
+        functions = [v for v in problem.vars if isinstance(namespace.get(v), FunctionAnswer)]
+        if functions and isinstance(problem, core.FunctionProblem) and replayable(problem):
+            return functions
+        return []
+
+    # every replayable function answer called in one sandboxed process, before the checks
+    try:
+        called = replay_calls({f"{name}/{var}": (problem, namespace[var])
+                               for name, problem in problems.items() for var in replays(problem)},
+                              imports, limits or {}, events)
+    except SandboxFault:
+        raise
+    except Exception as error:  # noqa: BLE001 - each is then called on its own, as before
+        events.append(f"the functions could not be called together: {error}")
+        called = {}
     out = []
     for name, problem in problems.items():
         ns = dict(namespace)
         functions = [v for v in problem.vars if isinstance(ns.get(v), FunctionAnswer)]
-        replay = functions and isinstance(problem, core.FunctionProblem) and replayable(problem)
+        replay = bool(replays(problem))
         if functions and not replay:
             # The check calls the function with live objects (a model, an API client...):
             # it runs, with the learner's function, in the sandbox.
@@ -259,7 +313,8 @@ def judge(module_name: str, hidden_source: str, answers: dict, imports: str = ""
         else:
             for var in functions:
                 try:
-                    ns[var] = replayed_function(problem, ns[var], imports, limits or {}, events)
+                    ns[var] = replayed_function(problem, ns[var], imports, limits or {}, events,
+                                                results=called.get(f"{name}/{var}"))
                 except SandboxFault:
                     raise
                 except Exception as error:  # noqa: BLE001

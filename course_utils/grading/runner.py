@@ -436,7 +436,7 @@ def run_calls(job: dict) -> dict:
     if job.get("demote"):
         _chown_tree(work, job["uid"])
     out_path = work / f".calls-{job['nonce']}.json"
-    spec = {k: job[k] for k in ("imports", "source", "name", "cases", "module", "problem",
+    spec = {k: job[k] for k in ("imports", "source", "name", "cases", "batch", "module", "problem",
                                 "answers") if k in job}
     spec["out"] = str(out_path)
     spec["call_s"] = job["limits"].get("cell_s", 10)
