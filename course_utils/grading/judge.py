@@ -168,9 +168,9 @@ def _in_sandbox(job: dict, limits: dict, events: list, what: str) -> dict:
     return result.get("calls") or {}
 
 
-def _encoded_cases(problem) -> list:
+def _encoded_cases(cases) -> list:
     try:
-        return [{"args": encode(tuple(a)), "kwargs": encode(dict(k))} for a, k in problem.cases()]
+        return [{"args": encode(tuple(a)), "kwargs": encode(dict(k))} for a, k in cases]
     except EncodingError as error:
         raise RuntimeError(f"the test cases cannot be sent to the sandbox: {error}")
 
@@ -185,7 +185,7 @@ def replay_calls(jobs: dict, imports: str, limits: dict, events: list) -> dict:
     for key, (problem, answer) in jobs.items():
         try:
             batch[key] = {"source": answer.source, "name": answer.name,
-                          "cases": _encoded_cases(problem)}
+                          "cases": _encoded_cases(problem.cases())}
         except RuntimeError:
             continue   # reported when the problem is checked
     results: dict = {}
@@ -210,7 +210,7 @@ def replayed_function(problem, answer: FunctionAnswer, imports: str, limits: dic
     """A stand-in function that returns what the learner's function returned in the sandbox
     (``results``: already called by :func:`replay_calls`)."""
     cases = problem.cases()
-    encoded = _encoded_cases(problem)
+    encoded = _encoded_cases(cases)
     if results is None:
         results = _in_sandbox({"imports": imports, "source": answer.source, "name": answer.name,
                                "cases": encoded}, limits, events,
@@ -283,6 +283,7 @@ def judge(module_name: str, hidden_source: str, answers: dict, imports: str = ""
         hidden_error = None
     except Exception as error:  # noqa: BLE001 - the instructor's code
         hidden, hidden_error = {}, f"{type(error).__name__}: {error}"
+
     def replays(problem) -> list:
         functions = [v for v in problem.vars if isinstance(namespace.get(v), FunctionAnswer)]
         if functions and isinstance(problem, core.FunctionProblem) and replayable(problem):
