@@ -13,7 +13,8 @@ JOBS ?= 2
 XDIST := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
 # The grading run is one file of one-notebook tests: by file, one process would get them all and
 # the other core would idle. (The smoke run stays on one process: on two it took 14.9 minutes
-# instead of 22.7, but lesson 13 took 294 s of its 300-second budget beside another notebook.)
+# instead of 22.7, but lesson 13 took 294 s beside another notebook, 271 s alone: too near its
+# per-notebook budget, 300 s then and 420 s now, to be measured by chance on a slower machine.)
 XDIST_EACH := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist load)
 # One thread per process when several run: two processes with torch's default threads each on a
 # 2-core machine oversubscribe it, and a teacher that trains in 4 minutes took 24.

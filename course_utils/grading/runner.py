@@ -439,7 +439,6 @@ def run_calls(job: dict) -> dict:
     spec = {k: job[k] for k in ("imports", "source", "name", "cases", "batch", "module", "problem",
                                 "answers") if k in job}
     spec["out"] = str(out_path)
-    spec["call_s"] = job["limits"].get("cell_s", 10)
     try:
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.calls"],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
