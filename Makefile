@@ -11,11 +11,10 @@ PYTEST_ARGS ?=
 # JOBS=0 runs everything in one process (read a failure's output in order).
 JOBS ?= 2
 XDIST := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
-# The grading run is one file of one-notebook tests: by file, one process would get them all and
-# the other core would idle. (The smoke run stays on one process: on two it took 14.9 minutes
-# instead of 22.7, but lesson 13 took 294 s beside another notebook, 271 s alone: too near its
-# per-notebook budget, 300 s then and 420 s now, to be measured by chance on a slower machine.)
-XDIST_EACH := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist load)
+# The grading and smoke runs are one file of one-notebook tests each: by file, one process would
+# get them all and the other core would idle. Test by test instead, one at a time (the smoke run
+# lists the longest notebooks first, so that both processes finish together).
+XDIST_EACH := $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist load --maxschedchunk 1)
 # One thread per process when several run: two processes with torch's default threads each on a
 # 2-core machine oversubscribe it, and a teacher that trains in 4 minutes took 24.
 THREADS := $(if $(filter 0,$(JOBS)),,OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1})
@@ -88,7 +87,7 @@ test-grading: $(STAMP)
 # a `gpu` size that cannot work fails here, not on a learner's T4. Minutes; CI runs it.
 test-smoke: $(STAMP)
 	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0 $(THREADS) \
-	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider $(XDIST) -s --durations=14 $(PYTEST_ARGS)
+	 $(PY) -m pytest tests/test_smoke_gpu.py -m gpu_shapes -p no:cacheprovider $(XDIST_EACH) -s --durations=14 $(PYTEST_ARGS)
 
 # The results tests at the laptop (`cpu`) size, asserting what the lessons' prose claims:
 # minutes, not seconds (teachers trained once, cached). CI runs it after `make test`.
