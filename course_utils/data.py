@@ -1,7 +1,7 @@
 """Data sets, offline first (MNIST-1D and digits from lesson 01 on).
 
-* MNIST-1D (Greydanus 2020), generated locally with the ``mnist1d`` package -- never
-  downloaded -- and cached on disk;
+* MNIST-1D (Greydanus 2020), generated locally -- never downloaded -- exactly as the
+  ``mnist1d`` package generates it (:func:`generate_mnist1d`), and cached on disk;
 * scikit-learn's bundled 8x8 ``digits``;
 * MNIST through Hugging Face ``datasets`` when online (skipped with a clear message offline).
 
@@ -91,7 +91,7 @@ def load_mnist1d(num_samples: int | None = None, seed: int = 42, train_frac: flo
     ``num_samples`` defaults to the profile's size (the paper uses 5000: 4000 train, 1000
     test). Inputs have shape ``(N, 40)``; labels are digits 0-9.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args
 
     num_samples = num_samples or size("mnist1d").num_samples
     args = get_dataset_args()
@@ -100,10 +100,73 @@ def load_mnist1d(num_samples: int | None = None, seed: int = 42, train_frac: flo
     path = cache_dir() / "data" / f"mnist1d-{key}.npz"
     arrays = load_npz(path)
     if arrays is None:
-        data = make_dataset(args)  # local generation: no download
-        arrays = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
+        arrays = generate_mnist1d(args)  # local generation: no download
         atomic_save_npz(path, arrays)
     return _to_split(arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], "mnist1d")
+
+
+def generate_mnist1d(args) -> dict:
+    """MNIST-1D as ``mnist1d.data.make_dataset(args)`` makes it, number for number, 9x faster.
+
+    Each example is a digit's template (the package's ``get_templates``) padded with zeros,
+    stretched to ``template_len + padding[1]`` points, scaled, shifted in a circle, its zeros
+    filled with smoothed noise, noised, sheared and resampled to ``final_seq_length`` points.
+    The package does that one example at a time; here the random numbers are drawn one example
+    at a time in the package's order (so the data are the same, ``tests/test_course_utils.py``
+    checks it), and the arithmetic is done for all examples at once. At the `cpu` size of
+    lesson 02's transfer set (125,000 examples) that is 3 s instead of 25.
+    Returns the arrays ``x``, ``y``, ``x_test``, ``y_test``.
+    """
+    from mnist1d.data import get_templates
+    from scipy.ndimage import gaussian_filter1d
+
+    templates = get_templates()
+    rng = np.random.RandomState(args.seed)   # the stream np.random.seed(args.seed) starts
+    per_class = args.num_samples // len(templates["y"])
+    labels = np.repeat(templates["y"], per_class)
+    n, (low, high) = len(labels), args.padding
+    length = args.template_len + high
+    pads, ks = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    scales, shears = np.empty(n), np.empty(n)
+    smooth_noise, noise = np.empty((n, length)), np.empty((n, length))
+    for i in range(n):   # the package's draws, in its order
+        pads[i] = low + int(rng.rand() * (high - low + 1))
+        scales[i] = 1 + args.scale_coeff * (rng.rand() - 0.5)
+        ks[i] = rng.choice(args.max_translation)
+        smooth_noise[i] = args.corr_noise_scale * rng.randn(length)
+        noise[i] = args.iid_noise_scale * rng.randn(length)
+        shears[i] = args.shear_scale * (rng.rand() - 0.5)
+    xs = np.empty((n, length))
+    signals = templates["x"][labels] + 1e-8
+    for pad in np.unique(pads):   # pad, then stretch to `length` points
+        rows = np.flatnonzero(pads == pad)
+        xs[rows] = _resample(np.concatenate([signals[rows], np.zeros((len(rows), pad))], 1), length)
+    xs *= scales[:, None]
+    xs = np.take_along_axis(xs, (np.arange(length) - ks[:, None]) % length, axis=1)
+    mask = xs != 0
+    xs = mask * xs + (1 - mask) * gaussian_filter1d(smooth_noise, 2, axis=1)
+    xs = xs + noise
+    xs = xs - shears[:, None] * np.linspace(-0.5, 0.5, length)
+    xs = _resample(xs, args.final_seq_length)
+    order = rng.permutation(n)
+    xs, ys = xs[order], labels[order]
+    xs = (xs - xs.mean()) / xs.std()
+    split = int(n * args.train_split)
+    return {"x": xs[:split], "y": ys[:split], "x_test": xs[split:], "y_test": ys[split:]}
+
+
+def _resample(y: np.ndarray, points: int) -> np.ndarray:
+    """Each row of ``y``, read as values on ``linspace(0, 1, len)``, linearly interpolated at
+    ``linspace(0, 1, points)``: what ``np.interp`` gives row by row, to the last bit."""
+    width = y.shape[1]
+    xp, x = np.linspace(0, 1, width), np.linspace(0, 1, points)
+    j = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, width - 1)
+    exact = (xp[j] == x) | (j == width - 1)   # np.interp returns the value itself there
+    left = np.minimum(j, width - 2)
+    slope = (y[:, left + 1] - y[:, left]) / (xp[left + 1] - xp[left])
+    out = slope * (x - xp[left]) + y[:, left]
+    out[:, exact] = y[:, j[exact]]
+    return out
 
 
 def load_digits(test_frac: float = 0.25, seed: int = 0, flat: bool = False) -> Split:
