@@ -13,7 +13,7 @@ import pytest
 from helpers import ROOT, errors, execute_notebook
 
 # The test order only: the longest notebooks first, by the seconds each took at `gpu` shapes with
-# smoke counts (a clean CI run, docs/benchmarks.md "Stop 14"; those not listed took under 15 s).
+# smoke counts (a clean CI run, docs/benchmarks.md "Stop 14").
 # `make test-smoke` hands the tests to its two processes one at a time in this order, so the
 # short ones fill in at the end. A lesson not measured yet goes first, as if it were long.
 SMOKE_SECONDS = {"10": 116, "11": 112, "13": 108, "06": 81, "12": 71, "09": 41, "07": 32,
